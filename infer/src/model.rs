@@ -1,0 +1,326 @@
+//! Loading and checking: the only file that talks to tract.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::LoadError;
+use crate::info::{METADATA_FORMAT, ModelInfo};
+use crate::kernels::Kernel;
+use crate::onnx::{self, METADATA_KEY, pb};
+use crate::plan::{self, Plan};
+use crate::session::Session;
+
+/// A loaded model: metadata plus the compiled plan. `Send + Sync`; cloning is cheap (`Arc`).
+#[derive(Clone)]
+pub struct Model {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    name: String,
+    bytes: Arc<[u8]>,
+    plan: Arc<Plan>,
+    info: ModelInfo,
+    #[cfg(feature = "tract")]
+    reference: Option<Reference>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.inner.name)
+            .field("num_features", &self.num_features())
+            .field("kernel", &self.kernel_name())
+            .field("steps", &self.inner.plan.steps.len())
+            .finish()
+    }
+}
+
+impl Model {
+    /// Reads, checks and compiles an ONNX model exported by `bead export`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Model, LoadError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Model::from_bytes(&bytes, &name)
+    }
+
+    /// As [`load`](Self::load), from bytes in memory; `name` is used in error messages.
+    pub fn from_bytes(bytes: &[u8], name: &str) -> Result<Model, LoadError> {
+        let path = name.to_owned();
+        if bytes.is_empty() {
+            return Err(LoadError::Empty { path });
+        }
+        let proto = onnx::decode_model(bytes).map_err(|e| LoadError::NotOnnx {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        let graph = match proto.graph.as_ref() {
+            Some(g) if proto.ir_version > 0 && !g.node.is_empty() => g,
+            _ => {
+                return Err(LoadError::NotOnnx {
+                    path,
+                    message: "no IR version or no graph nodes".to_owned(),
+                });
+            }
+        };
+        let info = read_info(&proto, &path)?;
+        let unsupported = plan::unsupported_ops(graph);
+        if !unsupported.is_empty() {
+            return Err(LoadError::UnsupportedOps {
+                path,
+                ops: unsupported,
+            });
+        }
+        #[cfg(feature = "tract")]
+        let reference = Some(Reference::new(bytes, graph, &path)?);
+        let plan = plan::compile(graph, Kernel::detect()).map_err(|e| LoadError::Invalid {
+            path: path.clone(),
+            node: e.node,
+            message: e.message,
+        })?;
+        if plan.num_features != info.features.len() {
+            return Err(LoadError::FeatureMismatch {
+                path,
+                metadata: info.features.len(),
+                input: plan.num_features,
+            });
+        }
+        Ok(Model {
+            inner: Arc::new(Inner {
+                name: path,
+                bytes: bytes.into(),
+                plan: Arc::new(plan),
+                info,
+                #[cfg(feature = "tract")]
+                reference,
+            }),
+        })
+    }
+
+    /// A new scoring session (allocates its arena once).
+    pub fn session(&self) -> Session {
+        Session::new(Arc::clone(&self.inner.plan))
+    }
+
+    /// The `bead` metadata.
+    pub fn info(&self) -> &ModelInfo {
+        &self.inner.info
+    }
+
+    /// Number of raw input features per event.
+    pub fn num_features(&self) -> usize {
+        self.inner.plan.num_features
+    }
+
+    /// Width of the `mu` output, 0 when the model has none.
+    pub fn latent_dim(&self) -> usize {
+        self.inner.plan.mu.map_or(0, |m| m.len)
+    }
+
+    /// The file path or name the model was loaded from.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The gemv variant chosen for this CPU: `avx512f`, `avx2+fma` or `portable`.
+    pub fn kernel_name(&self) -> &'static str {
+        self.inner.plan.kernel.name()
+    }
+
+    /// The same model using another gemv variant (see [`available_kernels`]); `None` if this
+    /// CPU does not support it. Recompiles the graph.
+    pub fn with_kernel(&self, kernel: &str) -> Option<Model> {
+        let k = Kernel::available()
+            .into_iter()
+            .find(|k| k.name() == kernel)?;
+        let proto = onnx::decode_model(&self.inner.bytes).ok()?;
+        let plan = plan::compile(proto.graph.as_ref()?, k).ok()?;
+        Some(Model {
+            inner: Arc::new(Inner {
+                name: self.inner.name.clone(),
+                bytes: Arc::clone(&self.inner.bytes),
+                plan: Arc::new(plan),
+                info: self.inner.info.clone(),
+                #[cfg(feature = "tract")]
+                reference: self.inner.reference.clone(),
+            }),
+        })
+    }
+
+    /// tract's evaluator of the same model, for tests and benchmarks.
+    #[cfg(feature = "tract")]
+    pub fn reference(&self) -> Option<&Reference> {
+        self.inner.reference.as_ref()
+    }
+}
+
+/// Names of the gemv variants this CPU supports, slowest first.
+pub fn available_kernels() -> Vec<&'static str> {
+    Kernel::available().into_iter().map(Kernel::name).collect()
+}
+
+fn read_info(proto: &pb::ModelProto, path: &str) -> Result<ModelInfo, LoadError> {
+    let entry = proto
+        .metadata_props
+        .iter()
+        .find(|e| e.key == METADATA_KEY)
+        .ok_or_else(|| LoadError::MissingMetadata {
+            path: path.to_owned(),
+        })?;
+    let info = ModelInfo::from_json(&entry.value).map_err(|e| LoadError::BadMetadata {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if info.format != METADATA_FORMAT {
+        return Err(LoadError::BadMetadata {
+            path: path.to_owned(),
+            message: format!(
+                "format {} (this runtime reads {METADATA_FORMAT})",
+                info.format
+            ),
+        });
+    }
+    Ok(info)
+}
+
+#[cfg(feature = "tract")]
+pub use reference::{Reference, ReferenceState};
+
+#[cfg(feature = "tract")]
+mod reference {
+    use std::sync::Arc;
+
+    use tract_onnx::prelude::*;
+
+    use crate::error::LoadError;
+    use crate::onnx::pb;
+
+    /// tract's optimized plan of the model (symbolic batch), used as the reference evaluator.
+    #[derive(Clone)]
+    pub struct Reference {
+        plan: Arc<TypedSimplePlan>,
+        name: String,
+        num_features: usize,
+        /// Graph output names, in tract's output order.
+        outputs: Vec<String>,
+    }
+
+    impl std::fmt::Debug for Reference {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Reference")
+                .field("name", &self.name)
+                .finish()
+        }
+    }
+
+    fn tract_err(name: &str, e: impl std::fmt::Display) -> LoadError {
+        LoadError::Tract {
+            path: name.to_owned(),
+            message: format!("{e:#}"),
+        }
+    }
+
+    impl Reference {
+        pub(crate) fn new(
+            bytes: &[u8],
+            graph: &pb::GraphProto,
+            name: &str,
+        ) -> Result<Self, LoadError> {
+            let model = tract_onnx::onnx()
+                .model_for_read(&mut &*bytes)
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+                .map_err(|e| tract_err(name, e))?;
+            let inputs = model
+                .model()
+                .input_outlets()
+                .map_err(|e| tract_err(name, e))?;
+            let fact = inputs
+                .first()
+                .map(|o| model.model().outlet_fact(*o))
+                .transpose()
+                .map_err(|e| tract_err(name, e))?;
+            let num_features = fact
+                .and_then(|f| f.shape.dims().get(1).and_then(|d| d.as_i64()))
+                .and_then(|d| usize::try_from(d).ok())
+                .unwrap_or(0);
+            Ok(Reference {
+                plan: model,
+                name: name.to_owned(),
+                num_features,
+                outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+            })
+        }
+
+        /// A reusable tract state (what a tract user would keep per thread).
+        pub fn state(&self) -> Result<ReferenceState, LoadError> {
+            Ok(ReferenceState {
+                state: TypedSimpleState::new(&self.plan).map_err(|e| tract_err(&self.name, e))?,
+                reference: self.clone(),
+            })
+        }
+
+        /// Scores `n` events (row-major) with tract.
+        pub fn run(&self, events: &[f32], n: usize) -> Result<Vec<f32>, LoadError> {
+            self.state()?.run(events, n)
+        }
+
+        /// Every graph output for `n` events, by name, each flattened row-major.
+        pub fn run_outputs(
+            &self,
+            events: &[f32],
+            n: usize,
+        ) -> Result<Vec<(String, Vec<f32>)>, LoadError> {
+            self.state()?.run_outputs(events, n)
+        }
+    }
+
+    /// A tract `SimpleState` kept across calls.
+    pub struct ReferenceState {
+        state: TypedSimpleState,
+        reference: Reference,
+    }
+
+    impl ReferenceState {
+        /// Scores `n` events (row-major) with tract.
+        pub fn run(&mut self, events: &[f32], n: usize) -> Result<Vec<f32>, LoadError> {
+            let outs = self.run_outputs(events, n)?;
+            outs.into_iter()
+                .find(|(name, _)| name == "score")
+                .map(|(_, v)| v)
+                .ok_or_else(|| tract_err(&self.reference.name, "no `score` output"))
+        }
+
+        /// Every graph output for `n` events, by name.
+        pub fn run_outputs(
+            &mut self,
+            events: &[f32],
+            n: usize,
+        ) -> Result<Vec<(String, Vec<f32>)>, LoadError> {
+            let r = &self.reference;
+            let input = Tensor::from_shape(&[n, r.num_features], events)
+                .map_err(|e| tract_err(&r.name, e))?;
+            let outs = self
+                .state
+                .run(tvec!(input.into()))
+                .map_err(|e| tract_err(&r.name, e))?;
+            outs.iter()
+                .zip(&r.outputs)
+                .map(|(t, name)| {
+                    let t = t.cast_to::<f32>().map_err(|e| tract_err(&r.name, e))?;
+                    let v = t
+                        .to_plain_array_view::<f32>()
+                        .map_err(|e| tract_err(&r.name, e))?
+                        .iter()
+                        .copied()
+                        .collect();
+                    Ok((name.clone(), v))
+                })
+                .collect()
+        }
+    }
+}

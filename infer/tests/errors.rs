@@ -1,0 +1,181 @@
+//! Load-time and scoring errors.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use bead_infer::onnx::{self, pb};
+use bead_infer::{LoadError, Model, ScoreError};
+use common::*;
+
+fn load_err(bytes: &[u8]) -> LoadError {
+    Model::from_bytes(bytes, "bad.onnx").unwrap_err()
+}
+
+#[test]
+fn empty_random_truncated() {
+    let e = load_err(&[]);
+    assert!(matches!(e, LoadError::Empty { .. }), "{e}");
+    assert!(e.to_string().contains("bad.onnx"));
+    let mut rng = Rng(5);
+    let random: Vec<u8> = (0..4096)
+        .map(|_| (rng.next() * 127.0 + 128.0) as u8)
+        .collect();
+    let e = load_err(&random);
+    assert!(matches!(e, LoadError::NotOnnx { .. }), "{e}");
+    assert!(e.to_string().contains("bad.onnx"));
+    let good = axol1tl(1);
+    for cut in [10, good.len() / 3, good.len() / 2, good.len() - 7] {
+        let e = load_err(&good[..cut]);
+        assert!(e.to_string().contains("bad.onnx"), "{e}");
+    }
+    let e = Model::load("/nonexistent/model.onnx").unwrap_err();
+    assert!(matches!(e, LoadError::Io { .. }));
+    assert!(e.to_string().contains("/nonexistent/model.onnx"));
+    let e = load_err(b"{\"format\": 1, \"features\": []}");
+    assert!(matches!(e, LoadError::NotOnnx { .. }), "{e}");
+}
+
+fn with_graph(edit: impl FnOnce(&mut pb::ModelProto)) -> Vec<u8> {
+    let mut m = onnx::decode_model(&axol1tl(1)).unwrap();
+    edit(&mut m);
+    onnx::encode_model(&m)
+}
+
+#[test]
+fn unsupported_ops_are_listed() {
+    let bytes = with_graph(|m| {
+        let g = m.graph.as_mut().unwrap();
+        let relu = g.node.iter_mut().find(|n| n.op_type == "Relu").unwrap();
+        relu.op_type = "Softmax".into();
+        relu.name = "the_softmax".into();
+        relu.attribute = vec![onnx::attr_int("axis", -1)];
+        g.node
+            .push(onnx::node("LSTM", "the_lstm", &["u"], &["unused"], vec![]));
+    });
+    let e = load_err(&bytes);
+    let msg = e.to_string();
+    assert!(
+        msg.contains("Softmax") && msg.contains("the_softmax"),
+        "{msg}"
+    );
+    assert!(msg.contains("LSTM") && msg.contains("the_lstm"), "{msg}");
+    assert_eq!(e.unsupported_ops().len(), 2);
+}
+
+#[test]
+fn metadata_problems() {
+    let e = load_err(&with_graph(|m| m.metadata_props.clear()));
+    assert!(matches!(e, LoadError::MissingMetadata { .. }), "{e}");
+    let e = load_err(&with_graph(|m| {
+        m.metadata_props[0].value = "{not json".into()
+    }));
+    assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
+    let e = load_err(&with_graph(|m| {
+        m.metadata_props[0].value = r#"{"format":1}"#.into()
+    }));
+    assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
+    let e = load_err(&with_graph(|m| {
+        m.metadata_props[0].value = metadata(57).replace("\"format\":1", "\"format\":9")
+    }));
+    assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
+    let e = load_err(&with_graph(|m| m.metadata_props[0].value = metadata(56)));
+    assert!(
+        matches!(
+            e,
+            LoadError::FeatureMismatch {
+                metadata: 56,
+                input: 57,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn contract_violations_name_the_node() {
+    // MatMul weights that do not match the input width.
+    let e = load_err(&with_graph(|m| {
+        let g = m.graph.as_mut().unwrap();
+        g.input[0] = onnx::value_info_f32("events", &[58]);
+        m.metadata_props[0].value = metadata(58);
+    }));
+    assert!(
+        matches!(e, LoadError::Tract { .. } | LoadError::Invalid { .. }),
+        "{e}"
+    );
+    // Valid ONNX that breaks the bead contract: a reduction over the batch axis.
+    let e = load_err(&with_graph(|m| {
+        let g = m.graph.as_mut().unwrap();
+        let axes = g
+            .initializer
+            .iter_mut()
+            .find(|t| t.name == "axes1")
+            .unwrap();
+        *axes = onnx::tensor_i64("axes1", &[1], &[0]);
+    }));
+    match &e {
+        LoadError::Invalid { node, .. } => assert_eq!(node.as_deref(), Some("score_sum"), "{e}"),
+        other => panic!("expected Invalid, got {other}"),
+    }
+    assert!(e.to_string().contains("score_sum"), "{e}");
+    // No `score` output.
+    let e = load_err(&with_graph(|m| {
+        m.graph.as_mut().unwrap().output[0].name = "mu".into()
+    }));
+    assert!(e.to_string().contains("bad.onnx"), "{e}");
+}
+
+#[test]
+fn scoring_errors() {
+    let model = Model::from_bytes(&axol1tl(1), "m").unwrap();
+    let mut s = model.session();
+    assert_eq!(
+        s.score(&[0.0; 56]),
+        Err(ScoreError::WrongLength {
+            expected: 57,
+            got: 56
+        })
+    );
+    let mut ev = vec![0.5f32; 57 * 3];
+    ev[57 + 4] = f32::NAN;
+    ev[2 * 57 + 1] = f32::NEG_INFINITY;
+    let mut out = [0.0f32; 3];
+    assert_eq!(
+        s.score_batch(&ev, &mut out),
+        Err(ScoreError::NonFinite {
+            event: 1,
+            feature: 4
+        })
+    );
+    assert!(out[0].is_finite() && out[1].is_nan() && out[2].is_nan());
+    assert_eq!(out[0], s.score(&ev[..57]).unwrap());
+    assert_eq!(
+        s.score_batch(&ev, &mut out[..2]),
+        Err(ScoreError::WrongLength {
+            expected: 114,
+            got: 171
+        })
+    );
+    let mut mu = [0.0f32; 12];
+    assert_eq!(
+        s.score_with_latent(&ev[..57], &mut mu),
+        Err(ScoreError::OutputLength {
+            expected: 13,
+            got: 12
+        })
+    );
+    let maha = Model::from_bytes(&mahalanobis(3), "m").unwrap();
+    assert_eq!(
+        maha.session().score_with_latent(&[0.0; 10], &mut mu),
+        Err(ScoreError::NoLatent)
+    );
+    assert_eq!(
+        ScoreError::NonFinite {
+            event: 1,
+            feature: 4
+        }
+        .to_string(),
+        "non-finite input: event 1, feature 4"
+    );
+}

@@ -1,0 +1,105 @@
+//! Scoring allocates nothing once the session exists (counting global allocator).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bead_infer::{Model, ScoreError};
+use common::*;
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+// Safety: forwards to the system allocator, only counting calls.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.load(Ordering::Relaxed)
+}
+
+#[test]
+fn scoring_never_allocates() {
+    for (bytes, f, with_mu) in [
+        (axol1tl(1), 57, true),
+        (preprocessing(2), 12, true),
+        (mahalanobis(3), 10, false),
+        (activations(4), 9, false),
+    ] {
+        let model = Model::from_bytes(&bytes, "m").unwrap();
+        let mut rng = Rng(3);
+        let events = if f == 12 {
+            raw_events(&mut rng, 64)
+        } else {
+            rng.vec(64 * f, 2.0)
+        };
+        let mut out = vec![0.0f32; 64];
+        let mut mu = vec![0.0f32; model.latent_dim()];
+        let mut bad = events[..f].to_vec();
+        bad[f / 2] = f32::NAN;
+        let mut session = model.session();
+        session.score(&events[..f]).unwrap();
+
+        assert!(allocs() > 0, "the counting allocator is not installed");
+        let before = allocs();
+        let mut acc = 0.0f32;
+        for i in 0..100_000 {
+            let row = &events[(i % 64) * f..(i % 64 + 1) * f];
+            acc += session.score(row).unwrap();
+        }
+        for _ in 0..1_000 {
+            session.score_batch(&events, &mut out).unwrap();
+        }
+        if with_mu {
+            for _ in 0..1_000 {
+                acc += session.score_with_latent(&events[..f], &mut mu).unwrap();
+            }
+        }
+        // Errors are decided without allocating too.
+        assert_eq!(
+            session.score(&events[..f - 1]),
+            Err(ScoreError::WrongLength {
+                expected: f,
+                got: f - 1
+            })
+        );
+        assert_eq!(
+            session.score(&bad),
+            Err(ScoreError::NonFinite {
+                event: 0,
+                feature: f / 2
+            })
+        );
+        bad[f / 2] = f32::INFINITY;
+        assert!(matches!(
+            session.score(&bad),
+            Err(ScoreError::NonFinite { .. })
+        ));
+        let after = allocs();
+        assert!(acc.is_finite());
+        assert_eq!(
+            after - before,
+            0,
+            "scoring allocated {} times",
+            after - before
+        );
+    }
+}

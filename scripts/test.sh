@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# All tests: Rust (unit, integration, doc), the quickstart end to end, ONNX checker and
+# ONNX Runtime against the runtime, and the C/C++ API through CMake/CTest (with valgrind).
+# Needs cmake, valgrind, pkg-config and the Python packages onnx, onnxruntime, numpy, pyarrow
+# (.ci/run installs them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+bead="$CARGO_TARGET_DIR/release/bead"
+
+echo "== cargo test (release, whole workspace)"
+cargo test --release --workspace
+
+echo "== quickstart on the shipped sample"
+bash scripts/quickstart.sh
+
+echo "== every score head and a flow model through onnx.checker and ONNX Runtime"
+out=runs/test-heads
+rm -rf "$out" && mkdir -p "$out"
+"$bead" train --train 'data/sample/train/*.parquet' --model planar_vae --epochs 3 --out "$out/planar" -q
+for h in mu2 kl cluster recon; do
+  "$bead" export --model runs/quickstart --score "$h" -o "$out/vae_$h.onnx"
+done
+"$bead" export --model "$out/planar" --score flow_nll -o "$out/planar_flow_nll.onnx"
+"$bead" export --model "$out/planar" --score recon --f16 -o "$out/planar_recon_f16.onnx"
+python3 tests/onnx_runtime_check.py "$bead" data/sample/test/pythia-vincia.parquet \
+  "$out"/*.onnx runs/quickstart/model.onnx
+
+echo "== C and C++ API (CMake, CTest, valgrind)"
+cmake -S ffi -B build/ffi -DBEAD_TEST_MODEL="$PWD/runs/quickstart/model.onnx"
+cmake --build build/ffi -j2
+ctest --test-dir build/ffi --output-on-failure

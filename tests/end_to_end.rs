@@ -1,0 +1,255 @@
+//! End-to-end: train every model type briefly on the shipped sample, export every score head,
+//! and check that the runtime, tract and burn agree; that training is reproducible and
+//! resumable; and that schedules really change the loss.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::path::{Path, PathBuf};
+
+use bead_train::config::{ModelKind, Schedule, TrainConfig};
+use bead_train::export::{ExportOptions, export_model};
+use bead_train::latent::burn_scores;
+use bead_train::{RunOptions, ScoreHead, TrainedModel, train};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bead-e2e-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn config(kind: ModelKind, epochs: usize) -> TrainConfig {
+    let mut c = TrainConfig::default();
+    c.data.train = vec![root().join("data/sample/train/*.parquet").display().to_string()];
+    c.model.kind = kind;
+    c.model.flows = 3;
+    c.optim.epochs = epochs;
+    c.optim.batch_size = 256;
+    c
+}
+
+/// Test events: the shipped sample's test split (cut from ../shared/data/test).
+fn test_events(features: &[String]) -> Vec<f32> {
+    let files = bead_train::data::expand_inputs(&[root()
+        .join("data/sample/test/*.parquet")
+        .display()
+        .to_string()])
+    .unwrap();
+    let spec = bead_train::data::DataSpec {
+        features: Some(features.to_vec()),
+        ..Default::default()
+    };
+    let t = bead_train::data::load_events(&files, &spec, None, false).unwrap();
+    // 600 events spread over the three sources.
+    let f = t.num_features();
+    (0..t.len())
+        .step_by(t.len() / 600)
+        .flat_map(|i| t.features[i * f..(i + 1) * f].to_vec())
+        .collect()
+}
+
+fn close(a: f32, b: f32, rel: f32) -> bool {
+    close_at(a, b, rel, 0.0)
+}
+
+/// Relative agreement with a floor at `scale`: a score that is a small difference of large
+/// numbers (a Mahalanobis distance of an event next to a centroid) inherits float32 round-off
+/// at the size of those numbers, so it is compared at the typical size of the score.
+fn close_at(a: f32, b: f32, rel: f32, scale: f32) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()).max(scale) + 1e-6
+}
+
+fn median_abs(v: &[f32]) -> f32 {
+    let mut a: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+    a.sort_by(f32::total_cmp);
+    a[a.len() / 2]
+}
+
+fn check_heads(dir: &Path) {
+    let trained = TrainedModel::load(dir).unwrap();
+    let events = test_events(&trained.manifest.preprocessing.features);
+    let f = trained.manifest.preprocessing.num_features();
+    let n = events.len() / f;
+    for head in ScoreHead::available(&trained.manifest) {
+        let proto = export_model(
+            &trained,
+            &ExportOptions {
+                score: head,
+                with_mu: false,
+                f16: false,
+            },
+        )
+        .unwrap();
+        let bytes = bead_infer::onnx::encode_model(&proto);
+        let model = bead_infer::Model::from_bytes(&bytes, head.name()).unwrap();
+        let burn = burn_scores(&trained.model, &trained.manifest, &events, head, &trained.device);
+        let tract = model.reference().unwrap().run(&events, n).unwrap();
+        let mut session = model.session();
+        let mut ours = vec![0f32; n];
+        session.score_batch(&events, &mut ours).unwrap();
+        let kind = trained.manifest.config.model.kind.name();
+        let scale = median_abs(&tract);
+        for i in 0..n {
+            assert!(
+                close_at(ours[i], tract[i], 1e-5, scale),
+                "{kind}/{}: event {i}: runtime {} vs tract {}",
+                head.name(),
+                ours[i],
+                tract[i]
+            );
+            // burn's matmul sums in another order than the runtime's FMA kernels; float32
+            // round-off through a few layers stays well below 1e-4 relative.
+            assert!(
+                close_at(ours[i], burn[i], 1e-4, scale),
+                "{kind}/{}: event {i}: runtime {} vs burn {}",
+                head.name(),
+                ours[i],
+                burn[i]
+            );
+            assert_eq!(session.score(&events[i * f..(i + 1) * f]).unwrap(), ours[i]);
+        }
+    }
+}
+
+#[test]
+fn every_model_and_head_agrees_with_burn_and_tract() {
+    for kind in [
+        ModelKind::Vae,
+        ModelKind::PlanarVae,
+        ModelKind::SylvesterVae,
+        ModelKind::IafVae,
+    ] {
+        let dir = tmpdir(kind.name());
+        train(&config(kind, 2), &dir, &RunOptions::default()).unwrap();
+        check_heads(&dir);
+    }
+}
+
+/// Every weight of a model directory (burn's files also hold random parameter ids, so the
+/// files themselves are not compared): the recon-head ONNX holds encoder, flow and decoder.
+fn all_weights(dir: &Path) -> Vec<u8> {
+    let trained = TrainedModel::load(dir).unwrap();
+    let proto = export_model(
+        &trained,
+        &ExportOptions {
+            score: ScoreHead::Recon,
+            with_mu: false,
+            f16: false,
+        },
+    )
+    .unwrap();
+    bead_infer::onnx::encode_model(&proto)
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights() {
+    let (a, b) = (tmpdir("det-a"), tmpdir("det-b"));
+    let mut c = config(ModelKind::PlanarVae, 2);
+    c.loss.ntxent = Schedule::constant(0.2);
+    train(&c, &a, &RunOptions::default()).unwrap();
+    train(&c, &b, &RunOptions::default()).unwrap();
+    let wa = all_weights(&a);
+    assert!(wa == all_weights(&b), "weights differ between two runs with the same seed");
+    c.optim.seed += 1;
+    let d = tmpdir("det-c");
+    train(&c, &d, &RunOptions::default()).unwrap();
+    assert!(all_weights(&d) != wa, "seed has no effect");
+}
+
+#[test]
+fn resume_continues_to_the_same_weights() {
+    let (full, part) = (tmpdir("resume-full"), tmpdir("resume-part"));
+    let mut c = config(ModelKind::Vae, 4);
+    c.optim.early_stopping_patience = 100;
+    train(&c, &full, &RunOptions::default()).unwrap();
+    // Stop after 2 epochs, then resume to 4 with the same configuration file contents.
+    let mut first = c.clone();
+    first.optim.epochs = 2;
+    train(&first, &part, &RunOptions::default()).unwrap();
+    // The checkpoint refuses a different configuration...
+    assert!(train(&c, &part, &RunOptions { resume: true, progress: false }).is_err());
+    // ...so fake the interruption by rewriting the stored hash to the full config's.
+    let state_path = part.join("checkpoint/state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    state["config_hash"] = c.hash().into();
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let out = train(&c, &part, &RunOptions { resume: true, progress: false }).unwrap();
+    assert_eq!(out.metrics.first().unwrap().epoch, 2, "resume restarted from scratch");
+    assert!(
+        all_weights(&full) == all_weights(&part),
+        "resumed run differs from an uninterrupted one"
+    );
+    let lines = std::fs::read_to_string(part.join("metrics.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 4, "metrics of all four epochs kept");
+}
+
+#[test]
+fn schedules_change_the_loss_between_epochs() {
+    let dir = tmpdir("schedule");
+    let mut c = config(ModelKind::Vae, 3);
+    c.loss.beta = Schedule::Linear {
+        start: 0.0,
+        end: 1.0,
+        epochs: 2,
+    };
+    c.loss.supcon = Schedule::Step {
+        start: 1.0,
+        factor: 0.0,
+        every: 2,
+    };
+    let out = train(&c, &dir, &RunOptions::default()).unwrap();
+    let m = &out.metrics;
+    assert_eq!((m[0].beta, m[1].beta, m[2].beta), (0.0, 0.5, 1.0));
+    assert_eq!((m[0].supcon_weight, m[2].supcon_weight), (1.0, 0.0));
+    for e in m {
+        let t = &e.train;
+        let expected = t.recon + e.beta * (t.kl + t.flow) + e.supcon_weight * t.supcon;
+        assert!(
+            (t.total - expected).abs() < 1e-3 * t.total.abs().max(1.0),
+            "epoch {}: total {} is not recon + β·kl + λ·supcon = {expected}",
+            e.epoch,
+            t.total
+        );
+    }
+    // At β = 0 the KL term does not enter the loss; at β = 1 it does.
+    assert!((m[0].train.total - m[0].train.recon - m[0].train.supcon).abs() < 1e-3);
+}
+
+#[test]
+fn float16_weights_stay_close_to_float32() {
+    let dir = tmpdir("f16");
+    train(&config(ModelKind::Vae, 2), &dir, &RunOptions::default()).unwrap();
+    let trained = TrainedModel::load(&dir).unwrap();
+    let events = test_events(&trained.manifest.preprocessing.features);
+    let f = trained.manifest.preprocessing.num_features();
+    let n = events.len() / f;
+    let score = |f16| {
+        let proto = export_model(
+            &trained,
+            &ExportOptions {
+                score: ScoreHead::Mu2,
+                with_mu: false,
+                f16,
+            },
+        )
+        .unwrap();
+        let model =
+            bead_infer::Model::from_bytes(&bead_infer::onnx::encode_model(&proto), "m").unwrap();
+        let mut out = vec![0f32; n];
+        model.session().score_batch(&events, &mut out).unwrap();
+        (out, model.reference().unwrap().run(&events, n).unwrap())
+    };
+    let (full, _) = score(false);
+    let (half, half_tract) = score(true);
+    let mut worst = 0f32;
+    for i in 0..n {
+        assert!(close(half[i], half_tract[i], 1e-5), "f16 runtime vs tract differ at {i}");
+        worst = worst.max((half[i] - full[i]).abs() / full[i].abs().max(1e-3));
+    }
+    eprintln!("float16 weights: worst relative score change {worst:.2e} over {n} events");
+    assert!(worst < 2e-2, "float16 changed a score by {worst}");
+}

@@ -1,0 +1,445 @@
+//! Training configuration: the `bead.toml` schema, its defaults and the commented template
+//! that `bead init` writes. Unknown keys are errors so that a typo never silently falls back
+//! to a default.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Which model family to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Plain MLP VAE.
+    Vae,
+    /// VAE with K planar flows on z.
+    PlanarVae,
+    /// VAE with orthogonal (Householder) Sylvester flows.
+    SylvesterVae,
+    /// VAE with inverse autoregressive flows (MADE).
+    IafVae,
+}
+
+impl ModelKind {
+    /// Whether the model has a normalizing flow on z.
+    pub fn has_flow(self) -> bool {
+        !matches!(self, ModelKind::Vae)
+    }
+
+    /// The name used in configs, metadata and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Vae => "vae",
+            ModelKind::PlanarVae => "planar_vae",
+            ModelKind::SylvesterVae => "sylvester_vae",
+            ModelKind::IafVae => "iaf_vae",
+        }
+    }
+}
+
+/// A weight that may change with the epoch (β for KL, λ for the contrastive terms).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Schedule {
+    /// The same value every epoch.
+    Constant {
+        /// The value.
+        value: f64,
+    },
+    /// Linear ramp from `start` at epoch 0 to `end` at epoch `epochs`, then constant.
+    Linear {
+        /// Value at epoch 0.
+        start: f64,
+        /// Value from epoch `epochs` on.
+        end: f64,
+        /// Length of the ramp in epochs.
+        epochs: usize,
+    },
+    /// `start` multiplied by `factor` every `every` epochs.
+    Step {
+        /// Value at epoch 0.
+        start: f64,
+        /// Multiplier applied at each step.
+        factor: f64,
+        /// Epochs between steps.
+        every: usize,
+    },
+}
+
+impl Schedule {
+    /// The value at a zero-based epoch.
+    pub fn at(&self, epoch: usize) -> f64 {
+        match *self {
+            Schedule::Constant { value } => value,
+            Schedule::Linear { start, end, epochs } => {
+                if epochs == 0 || epoch >= epochs {
+                    end
+                } else {
+                    start + (end - start) * epoch as f64 / epochs as f64
+                }
+            }
+            Schedule::Step {
+                start,
+                factor,
+                every,
+            } => {
+                let steps = epoch.checked_div(every).unwrap_or(0);
+                start * factor.powi(steps as i32)
+            }
+        }
+    }
+
+    /// Constant schedule.
+    pub fn constant(value: f64) -> Self {
+        Schedule::Constant { value }
+    }
+}
+
+/// Where the events come from and how they are labelled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Training files (Parquet or CSV; globs allowed).
+    pub train: Vec<String>,
+    /// Feature columns, in order. Empty: every float column that is not metadata.
+    pub features: Vec<String>,
+    /// Column holding the source (generator configuration) label.
+    pub source_column: String,
+    /// Optional per-event weight column.
+    pub weight_column: Option<String>,
+    /// Per-file labels `{ "path-or-glob" = "label" }`, overriding the source column.
+    pub file_labels: std::collections::BTreeMap<String, String>,
+    /// Fraction of events kept for validation (seeded split).
+    pub validation_fraction: f64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train: Vec::new(),
+            features: Vec::new(),
+            source_column: "source".into(),
+            weight_column: None,
+            file_labels: Default::default(),
+            validation_fraction: 0.2,
+        }
+    }
+}
+
+/// Per-column transforms, chosen by name pattern (`*` wildcards).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PreprocessConfig {
+    /// Columns transformed with log(1 + x) (momenta, energies, MET).
+    pub log1p: Vec<String>,
+    /// Angular columns mapped to (sin, cos) so that −π and π are close.
+    pub angle: Vec<String>,
+    /// Standardise every model input to zero mean and unit variance (fitted on present
+    /// objects of the training split).
+    pub standardize: bool,
+}
+
+impl Default for PreprocessConfig {
+    fn default() -> Self {
+        Self {
+            log1p: vec!["*_pt".into(), "*_PT".into(), "*_pT".into(), "*_e".into(), "MET*".into()],
+            angle: vec!["*_phi".into(), "*_Phi".into()],
+            standardize: true,
+        }
+    }
+}
+
+/// Network shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelConfig {
+    /// Model family.
+    pub kind: ModelKind,
+    /// Encoder hidden widths (the decoder mirrors them).
+    pub hidden: Vec<usize>,
+    /// Latent dimension.
+    pub latent: usize,
+    /// Number of flow steps (flow models).
+    pub flows: usize,
+    /// Householder reflections per Sylvester flow.
+    pub householder: usize,
+    /// Hidden width of each MADE in the IAF.
+    pub iaf_hidden: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            kind: ModelKind::Vae,
+            hidden: vec![32, 16],
+            latent: 13,
+            flows: 6,
+            householder: 4,
+            iaf_hidden: 32,
+        }
+    }
+}
+
+/// Which latent vector the contrastive terms see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContrastOn {
+    /// The encoder mean μ.
+    Mu,
+    /// The flow output z_K (equals z₀ for the plain VAE).
+    Zk,
+}
+
+/// Loss weights and contrastive settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LossConfig {
+    /// β: weight of the KL and flow terms.
+    pub beta: Schedule,
+    /// λ for SupCon over source labels (0 turns it off).
+    pub supcon: Schedule,
+    /// SupCon temperature τ.
+    pub temperature: f64,
+    /// λ for NT-Xent between two noisy views (0 turns it off).
+    pub ntxent: Schedule,
+    /// NT-Xent temperature.
+    pub ntxent_temperature: f64,
+    /// σ of the Gaussian noise making the two views (in standardised units).
+    pub view_noise: f64,
+    /// Latent vector used by the contrastive terms.
+    pub contrast_on: ContrastOn,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            // The reconstruction term is a per-input mean while the KL is summed over the
+            // latent: β = 1e-3 keeps the latent informative (β ≥ 1e-2 collapsed it on the
+            // shipped sample); warmed up over 5 epochs.
+            beta: Schedule::Linear {
+                start: 0.0,
+                end: 1e-3,
+                epochs: 5,
+            },
+            supcon: Schedule::constant(0.1),
+            temperature: 0.07,
+            ntxent: Schedule::constant(0.0),
+            ntxent_temperature: 0.5,
+            view_noise: 0.1,
+            contrast_on: ContrastOn::Mu,
+        }
+    }
+}
+
+/// Optimiser, schedule and stopping.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OptimConfig {
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Events per step.
+    pub batch_size: usize,
+    /// Initial AdamW learning rate.
+    pub learning_rate: f64,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Reduce-on-plateau: multiply the learning rate by this factor...
+    pub plateau_factor: f64,
+    /// ...after this many epochs without validation improvement.
+    pub plateau_patience: usize,
+    /// Lower bound of the learning rate.
+    pub min_learning_rate: f64,
+    /// Stop after this many epochs without validation improvement.
+    pub early_stopping_patience: usize,
+    /// Seed for initialisation, split, shuffling and noise.
+    pub seed: u64,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 30,
+            batch_size: 512,
+            learning_rate: 3e-3,
+            weight_decay: 1e-4,
+            plateau_factor: 0.5,
+            plateau_patience: 3,
+            min_learning_rate: 1e-5,
+            early_stopping_patience: 8,
+            seed: 42,
+        }
+    }
+}
+
+/// The whole `bead.toml`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Output model directory.
+    pub out: Option<String>,
+    /// Event files and labels.
+    pub data: DataConfig,
+    /// Per-column transforms.
+    pub preprocessing: PreprocessConfig,
+    /// Network shape.
+    pub model: ModelConfig,
+    /// Loss weights.
+    pub loss: LossConfig,
+    /// Optimiser and stopping.
+    pub optim: OptimConfig,
+}
+
+impl TrainConfig {
+    /// Read a TOML file; unknown keys are errors.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Check values that would otherwise fail late or silently.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.model.latent == 0 {
+            return bad("model.latent must be at least 1".into());
+        }
+        if self.model.hidden.contains(&0) {
+            return bad("model.hidden widths must be positive".into());
+        }
+        if self.model.kind.has_flow() && self.model.flows == 0 {
+            return bad(format!("model.flows must be at least 1 for {}", self.model.kind.name()));
+        }
+        if self.optim.batch_size < 2 {
+            return bad("optim.batch_size must be at least 2".into());
+        }
+        if !(0.0..1.0).contains(&self.data.validation_fraction) {
+            return bad("data.validation_fraction must be in [0, 1)".into());
+        }
+        if self.loss.temperature <= 0.0 || self.loss.ntxent_temperature <= 0.0 {
+            return bad("contrastive temperatures must be positive".into());
+        }
+        if self.optim.learning_rate <= 0.0 {
+            return bad("optim.learning_rate must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// A stable hash of the configuration (FNV-1a 64 over its JSON), stored in the model.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{:016x}", fnv1a64(json.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64 bit: small, stable across platforms and Rust versions.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+/// The commented `bead.toml` written by `bead init`.
+pub const TEMPLATE: &str = r#"# bead training configuration. Every key is optional; shown are the defaults.
+# Command-line flags of `bead train` override these values. Unknown keys are errors.
+
+# Output model directory (or --out).
+# out = "model"
+
+[data]
+# Event files: Parquet or CSV, one row per event; globs allowed (or --train).
+train = ["data/sample/train/*.parquet"]
+# Feature columns in order. Empty = every float column that is not metadata.
+features = []
+# Column with the source (generator/tune) label of each event (or --source-column).
+source_column = "source"
+# Optional per-event weight column.
+# weight_column = "weight"
+# Fraction of events held out for validation (seeded split).
+validation_fraction = 0.2
+# Per-file labels, overriding the source column: "path/or/glob*.parquet" = "label"
+[data.file_labels]
+
+[preprocessing]
+# log(1 + x) for momentum-like columns (name patterns, * is a wildcard)
+log1p = ["*_pt", "*_PT", "*_pT", "*_e", "MET*"]
+# angles become (sin, cos) so that -pi and pi are close
+angle = ["*_phi", "*_Phi"]
+# standardise every model input (fitted on the training split only)
+standardize = true
+
+[model]
+# vae | planar_vae | sylvester_vae | iaf_vae (or --model)
+kind = "vae"
+hidden = [32, 16]
+latent = 13
+# flow steps (flow models only)
+flows = 6
+# Householder reflections per Sylvester flow
+householder = 4
+# hidden width of each MADE (IAF)
+iaf_hidden = 32
+
+[loss]
+# beta weighs KL and flow log-det terms; schedules: constant, linear, step
+# (the reconstruction term is a per-input mean, the KL a sum over the latent: keep beta small)
+beta = { kind = "linear", start = 0.0, end = 0.001, epochs = 5 }
+# SupCon over source labels (or --supcon-weight; 0 turns it off)
+supcon = { kind = "constant", value = 0.1 }
+temperature = 0.07
+# NT-Xent between two Gaussian-noise views (or --ntxent-weight)
+ntxent = { kind = "constant", value = 0.0 }
+ntxent_temperature = 0.5
+view_noise = 0.1
+# latent vector the contrastive terms see: "mu" or "zk"
+contrast_on = "mu"
+
+[optim]
+epochs = 30
+batch_size = 512
+learning_rate = 0.003
+weight_decay = 0.0001
+plateau_factor = 0.5
+plateau_patience = 3
+min_learning_rate = 0.00001
+early_stopping_patience = 8
+seed = 42
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_change_with_epoch() {
+        let lin = Schedule::Linear {
+            start: 0.0,
+            end: 1.0,
+            epochs: 4,
+        };
+        assert_eq!(lin.at(0), 0.0);
+        assert_eq!(lin.at(2), 0.5);
+        assert_eq!(lin.at(9), 1.0);
+        let step = Schedule::Step {
+            start: 1.0,
+            factor: 0.1,
+            every: 2,
+        };
+        assert_eq!(step.at(1), 1.0);
+        assert!((step.at(2) - 0.1).abs() < 1e-12);
+        assert!((step.at(5) - 0.01).abs() < 1e-12);
+    }
+
+    #[test]
+    fn template_parses_to_defaults_and_unknown_keys_fail() {
+        let parsed: TrainConfig = toml::from_str(TEMPLATE).unwrap();
+        let mut expected = TrainConfig::default();
+        expected.data.train = vec!["data/sample/train/*.parquet".into()];
+        assert_eq!(parsed, expected);
+        let err = toml::from_str::<TrainConfig>("[model]\nlatnet = 3\n").unwrap_err();
+        assert!(err.to_string().contains("latnet"), "{err}");
+    }
+}

@@ -1,0 +1,375 @@
+//! The `bead` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bead_train::config::{ModelKind, Schedule, TEMPLATE, TrainConfig};
+use bead_train::export::{ExportOptions, export_to_file};
+use bead_train::{Error, Result, RunOptions, ScoreHead, TrainedModel, evaluate, scoring};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "bead", version, about = "Generator-robust anomaly detection for triggers: train, export, score, evaluate, calibrate, bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a commented default bead.toml into DIR.
+    Init {
+        /// Directory to create the config in.
+        dir: PathBuf,
+    },
+    /// Train a model into a model directory.
+    Train(TrainArgs),
+    /// Export a trained model (preprocessing, encoder, score head) to ONNX.
+    Export {
+        /// Model directory written by `bead train`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Score head.
+        #[arg(long, value_enum, default_value = "cluster")]
+        score: ScoreHead,
+        /// Output ONNX file.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Also output the latent mean `mu`.
+        #[arg(long)]
+        with_mu: bool,
+        /// Store network weights as float16.
+        #[arg(long)]
+        f16: bool,
+    },
+    /// Score event files with an exported ONNX model (parallel, input order kept).
+    Score {
+        /// ONNX model written by `bead export`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Event files (Parquet or CSV) or globs.
+        #[arg(long, num_args = 1.., required = true)]
+        input: Vec<String>,
+        /// Output file (.csv or .parquet).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Detection power per signal and false-positive inflation per background source, for
+    /// every score head; optional JSON report and plots.
+    Evaluate {
+        /// Model directory (all heads, thresholds from its validation split) or ONNX file
+        /// (its head, thresholds from its metadata).
+        #[arg(long)]
+        model: PathBuf,
+        /// Background files or globs (grouped by their source column, else by file).
+        #[arg(long, num_args = 1.., required = true)]
+        background: Vec<String>,
+        /// Signal files or globs (one signal per file).
+        #[arg(long, num_args = 1.., required = true)]
+        signal: Vec<String>,
+        /// Target FPR for the threshold whose inflation is reported.
+        #[arg(long, default_value_t = 1e-3)]
+        fpr: f64,
+        /// Write the report as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write PNG plots into this directory.
+        #[arg(long)]
+        plots: Option<PathBuf>,
+    },
+    /// Compute thresholds on validation background and store them in the model directory and
+    /// its exported ONNX files.
+    Calibrate {
+        /// Model directory.
+        #[arg(long)]
+        model: PathBuf,
+        /// Target false-positive rates.
+        #[arg(long, num_args = 1.., default_values_t = [1e-2, 1e-3])]
+        fpr: Vec<f64>,
+        /// Target accept rate in Hz (with --input-rate-hz; replaces --fpr).
+        #[arg(long, requires = "input_rate_hz")]
+        rate_hz: Option<f64>,
+        /// Input rate in Hz of the trigger stream.
+        #[arg(long)]
+        input_rate_hz: Option<f64>,
+        /// Further exported ONNX files to update (every *.onnx in the model directory is).
+        #[arg(long, num_args = 1..)]
+        onnx: Vec<PathBuf>,
+    },
+    /// Measure single-event latency, throughput and allocations of an ONNX model here.
+    Bench {
+        /// ONNX model written by `bead export`.
+        #[arg(long)]
+        model: PathBuf,
+        /// Events to score (default: 4096 synthetic events).
+        #[arg(long)]
+        events: Option<String>,
+        /// Single-event calls to time.
+        #[arg(long, default_value_t = 1_000_000)]
+        repetitions: usize,
+        /// Skip the tract comparison.
+        #[arg(long)]
+        no_reference: bool,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct TrainArgs {
+    /// TOML configuration (optional: flags alone are enough).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Training files (Parquet or CSV) or globs; overrides [data] train.
+    #[arg(long, num_args = 1..)]
+    train: Vec<String>,
+    /// Output model directory.
+    #[arg(long, short)]
+    out: Option<PathBuf>,
+    /// Model family.
+    #[arg(long, value_enum)]
+    model: Option<ModelKind>,
+    /// Maximum number of epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Seed for initialisation, split, shuffling and noise.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Events per step.
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Constant SupCon weight λ (0 turns it off).
+    #[arg(long)]
+    supcon_weight: Option<f64>,
+    /// Constant NT-Xent weight (0 turns it off).
+    #[arg(long)]
+    ntxent_weight: Option<f64>,
+    /// Column holding the source label.
+    #[arg(long)]
+    source_column: Option<String>,
+    /// Continue from the last checkpoint in the output directory.
+    #[arg(long)]
+    resume: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl TrainArgs {
+    fn config(&self) -> Result<(TrainConfig, PathBuf)> {
+        let mut c = match &self.config {
+            Some(p) => TrainConfig::from_file(p)?,
+            None => TrainConfig::default(),
+        };
+        if !self.train.is_empty() {
+            c.data.train = self.train.clone();
+        }
+        if let Some(m) = self.model {
+            c.model.kind = m;
+        }
+        if let Some(e) = self.epochs {
+            c.optim.epochs = e;
+        }
+        if let Some(s) = self.seed {
+            c.optim.seed = s;
+        }
+        if let Some(b) = self.batch_size {
+            c.optim.batch_size = b;
+        }
+        if let Some(w) = self.supcon_weight {
+            c.loss.supcon = Schedule::constant(w);
+        }
+        if let Some(w) = self.ntxent_weight {
+            c.loss.ntxent = Schedule::constant(w);
+        }
+        if let Some(s) = &self.source_column {
+            c.data.source_column = s.clone();
+        }
+        let out = self
+            .out
+            .clone()
+            .or_else(|| c.out.as_ref().map(PathBuf::from))
+            .ok_or_else(|| Error::Config("no output directory: give --out DIR".into()))?;
+        c.out = Some(out.display().to_string());
+        c.validate()?;
+        Ok((c, out))
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Init { dir } => {
+            std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+            let path = dir.join("bead.toml");
+            if path.exists() {
+                return Err(Error::Config(format!("{} exists; not overwriting", path.display())));
+            }
+            std::fs::write(&path, TEMPLATE).map_err(|e| Error::io(&path, e))?;
+            println!("wrote {}", path.display());
+        }
+        Command::Train(args) => {
+            let (config, out) = args.config()?;
+            let outcome = bead_train::train(
+                &config,
+                &out,
+                &RunOptions {
+                    resume: args.resume,
+                    progress: !args.quiet,
+                },
+            )?;
+            let last = outcome.metrics.last();
+            println!(
+                "trained {} on {} sources into {}: best validation loss {:.5} at epoch {}{}",
+                config.model.kind.name(),
+                outcome.manifest.sources.len(),
+                out.display(),
+                outcome.manifest.best_validation_loss,
+                outcome.manifest.best_epoch + 1,
+                last.map(|m| format!(", {:.0} events/s", m.events_per_s))
+                    .unwrap_or_default()
+            );
+        }
+        Command::Export {
+            model,
+            score,
+            output,
+            with_mu,
+            f16,
+        } => {
+            let trained = TrainedModel::load(&model)?;
+            let opts = ExportOptions { score, with_mu, f16 };
+            export_to_file(&trained, &opts, &output)?;
+            // Load it back: the file must pass our own checks before anyone deploys it.
+            let loaded = bead_infer::Model::load(&output).map_err(|e| Error::Infer(e.to_string()))?;
+            println!(
+                "wrote {} (score {}, {} features, kernel {})",
+                output.display(),
+                score.name(),
+                loaded.num_features(),
+                loaded.kernel_name()
+            );
+        }
+        Command::Score {
+            model,
+            input,
+            output,
+            quiet,
+        } => {
+            let n = scoring::score_files(&model, &input, &output, !quiet)?;
+            println!("scored {n} events into {}", output.display());
+        }
+        Command::Evaluate {
+            model,
+            background,
+            signal,
+            fpr,
+            json,
+            plots,
+        } => {
+            let report = evaluate::evaluate(
+                &model,
+                &evaluate::EvaluateOptions {
+                    background,
+                    signal,
+                    target_fpr: fpr,
+                    plots: plots.clone(),
+                },
+            )?;
+            println!("{}", evaluate::summary(&report));
+            if let Some(path) = json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| Error::Model(format!("cannot serialise report: {e}")))?;
+                std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+                println!("report written to {}", path.display());
+            }
+            if let Some(dir) = plots {
+                println!("plots written to {}", dir.display());
+            }
+        }
+        Command::Calibrate {
+            model,
+            fpr,
+            rate_hz,
+            input_rate_hz,
+            onnx,
+        } => {
+            let rate = rate_hz.zip(input_rate_hz);
+            let (manifest, files) = evaluate::calibrate(&model, &fpr, rate, &onnx)?;
+            for (head, list) in &manifest.thresholds {
+                for t in list {
+                    println!("{head:<9} FPR {:<8} threshold {:.6}", t.fpr, t.threshold);
+                }
+            }
+            for f in files {
+                println!("updated {}", f.display());
+            }
+        }
+        Command::Bench {
+            model,
+            events,
+            repetitions,
+            no_reference,
+            json,
+        } => {
+            let report = scoring::bench(&model, events.as_deref(), repetitions, !no_reference, &|| {
+                alloc_counter::count()
+            })?;
+            if json {
+                println!("{}", report.json);
+            } else {
+                println!("{}", report.text);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Counts heap allocations so that `bead bench` can report allocations per call.
+mod alloc_counter {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+
+    struct Counting;
+
+    // Safety: forwards to the system allocator unchanged; only counts calls.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+            // Safety: same contract as the caller's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // Safety: same contract as the caller's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            COUNT.fetch_add(1, Ordering::Relaxed);
+            // Safety: same contract as the caller's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Allocations so far.
+    pub fn count() -> u64 {
+        COUNT.load(Ordering::Relaxed)
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
