@@ -60,7 +60,9 @@ impl HostBatch {
             .collect();
         let mut eps = vec![0f32; BATCH * latent];
         rng.fill_normal(&mut eps);
-        let labels = (0..BATCH).map(|_| rng.below(SOURCES as usize) as u32).collect();
+        let labels = (0..BATCH)
+            .map(|_| rng.below(SOURCES as usize) as u32)
+            .collect();
         Self {
             x,
             mask,
@@ -82,7 +84,9 @@ struct Batch {
 
 fn upload(h: &HostBatch, latent: usize, device: &Device) -> Batch {
     // Fresh Vecs, as `make_batch` clones its buffers and draws new noise each step.
-    let t2 = |v: &Vec<f32>, c: usize| Tensor::<2>::from_data(TensorData::new(v.clone(), [BATCH, c]), device);
+    let t2 = |v: &Vec<f32>, c: usize| {
+        Tensor::<2>::from_data(TensorData::new(v.clone(), [BATCH, c]), device)
+    };
     Batch {
         x: t2(&h.x, INPUTS),
         mask: t2(&h.mask, INPUTS),
@@ -302,7 +306,9 @@ fn check_supcon_fast() {
     let mut rng = Rng::new(11);
     for spread in [1.0f64, 0.05] {
         // spread 0.05: tight per-class clusters, the regime SupCon drives towards.
-        let labels: Vec<u32> = (0..BATCH).map(|_| rng.below(SOURCES as usize) as u32).collect();
+        let labels: Vec<u32> = (0..BATCH)
+            .map(|_| rng.below(SOURCES as usize) as u32)
+            .collect();
         let mut z = vec![0f32; BATCH * 13];
         rng.fill_normal(&mut z);
         for (i, row) in z.chunks_mut(13).enumerate() {
@@ -315,7 +321,8 @@ fn check_supcon_fast() {
             let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [BATCH, 13]), &device)
                 .require_grad();
             let l = if fast {
-                let ns = Tensor::<2>::ones([BATCH, BATCH], &device) - Tensor::<2>::eye(BATCH, &device);
+                let ns =
+                    Tensor::<2>::ones([BATCH, BATCH], &device) - Tensor::<2>::eye(BATCH, &device);
                 supcon_fast(zt.clone(), &labels, TAU, &ns)
             } else {
                 loss::supcon(zt.clone(), &labels, TAU)
@@ -327,7 +334,10 @@ fn check_supcon_fast() {
         let (v0, g0) = grad_of(false);
         let (v1, g1) = grad_of(true);
         let gmax = g0.iter().fold(0f32, |m, g| m.max(g.abs()));
-        let gdiff = g0.iter().zip(&g1).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        let gdiff = g0
+            .iter()
+            .zip(&g1)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
         eprintln!(
             "supcon_fast check (spread {spread}): value {v0} vs {v1}, max |Δgrad| {gdiff:.2e} (max |grad| {gmax:.2e})"
         );
@@ -375,7 +385,9 @@ fn bench_phases(c: &mut Criterion) {
 fn bench_supcon_masks(c: &mut Criterion) {
     let device = Device::default().autodiff();
     let mut rng = Rng::new(7);
-    let labels: Vec<u32> = (0..BATCH).map(|_| rng.below(SOURCES as usize) as u32).collect();
+    let labels: Vec<u32> = (0..BATCH)
+        .map(|_| rng.below(SOURCES as usize) as u32)
+        .collect();
     let b = BATCH;
     c.bench_function("supcon_masks", |bn| {
         bn.iter(|| {
@@ -411,23 +423,40 @@ fn bench_ops(c: &mut Criterion) {
     let other = sim.clone() * 0.5;
     let col = sim.clone().sum_dim(1);
     let mut g = c.benchmark_group("op_512x512");
-    g.bench_function("matmul_512x13x512", |b| b.iter(|| black_box(z.clone().matmul(zt.clone()))));
-    g.bench_function("matmul_512x512x13", |b| b.iter(|| black_box(sim.clone().matmul(z.clone()))));
-    g.bench_function("matmul_13x512x512", |b| b.iter(|| black_box(zt.clone().matmul(sim.clone()))));
+    g.bench_function("matmul_512x13x512", |b| {
+        b.iter(|| black_box(z.clone().matmul(zt.clone())))
+    });
+    g.bench_function("matmul_512x512x13", |b| {
+        b.iter(|| black_box(sim.clone().matmul(z.clone())))
+    });
+    g.bench_function("matmul_13x512x512", |b| {
+        b.iter(|| black_box(zt.clone().matmul(sim.clone())))
+    });
     g.bench_function("exp", |b| b.iter(|| black_box(sim.clone().exp())));
     g.bench_function("log", |b| b.iter(|| black_box(sim.clone().abs().log())));
     g.bench_function("abs", |b| b.iter(|| black_box(sim.clone().abs())));
     g.bench_function("mul_scalar", |b| b.iter(|| black_box(sim.clone() * 0.5)));
     g.bench_function("mul", |b| b.iter(|| black_box(sim.clone() * other.clone())));
-    g.bench_function("sub_bcast_col", |b| b.iter(|| black_box(sim.clone() - col.clone())));
+    g.bench_function("sub_bcast_col", |b| {
+        b.iter(|| black_box(sim.clone() - col.clone()))
+    });
     g.bench_function("sum_dim1", |b| b.iter(|| black_box(sim.clone().sum_dim(1))));
+    let ones = Tensor::<2>::ones([BATCH, 1], &device);
+    g.bench_function("rowsum_as_matmul", |b| {
+        b.iter(|| black_box(sim.clone().matmul(ones.clone())))
+    });
     g.bench_function("max_dim1", |b| b.iter(|| black_box(sim.clone().max_dim(1))));
     g.bench_function("transpose_contig", |b| {
         b.iter(|| black_box(sim.clone().transpose() + 0.0))
     });
     let host = vec![0.5f32; BATCH * BATCH];
     g.bench_function("from_data", |b| {
-        b.iter(|| black_box(Tensor::<2>::from_data(TensorData::new(host.clone(), [BATCH, BATCH]), &device)))
+        b.iter(|| {
+            black_box(Tensor::<2>::from_data(
+                TensorData::new(host.clone(), [BATCH, BATCH]),
+                &device,
+            ))
+        })
     });
     g.finish();
 }

@@ -23,7 +23,12 @@ fn tmpdir(name: &str) -> PathBuf {
 
 fn config(kind: ModelKind, epochs: usize) -> TrainConfig {
     let mut c = TrainConfig::default();
-    c.data.train = vec![root().join("data/sample/train/*.parquet").display().to_string()];
+    c.data.train = vec![
+        root()
+            .join("data/sample/train/*.parquet")
+            .display()
+            .to_string(),
+    ];
     c.model.kind = kind;
     c.model.flows = 3;
     c.optim.epochs = epochs;
@@ -85,7 +90,13 @@ fn check_heads(dir: &Path) {
         .unwrap();
         let bytes = bead_infer::onnx::encode_model(&proto);
         let model = bead_infer::Model::from_bytes(&bytes, head.name()).unwrap();
-        let burn = burn_scores(&trained.model, &trained.manifest, &events, head, &trained.device);
+        let burn = burn_scores(
+            &trained.model,
+            &trained.manifest,
+            &events,
+            head,
+            &trained.device,
+        );
         let tract = model.reference().unwrap().run(&events, n).unwrap();
         let mut session = model.session();
         let mut ours = vec![0f32; n];
@@ -152,7 +163,10 @@ fn same_seed_gives_bit_identical_weights() {
     train(&c, &a, &RunOptions::default()).unwrap();
     train(&c, &b, &RunOptions::default()).unwrap();
     let wa = all_weights(&a);
-    assert!(wa == all_weights(&b), "weights differ between two runs with the same seed");
+    assert!(
+        wa == all_weights(&b),
+        "weights differ between two runs with the same seed"
+    );
     c.optim.seed += 1;
     let d = tmpdir("det-c");
     train(&c, &d, &RunOptions::default()).unwrap();
@@ -170,15 +184,37 @@ fn resume_continues_to_the_same_weights() {
     first.optim.epochs = 2;
     train(&first, &part, &RunOptions::default()).unwrap();
     // The checkpoint refuses a different configuration...
-    assert!(train(&c, &part, &RunOptions { resume: true, progress: false }).is_err());
+    assert!(
+        train(
+            &c,
+            &part,
+            &RunOptions {
+                resume: true,
+                progress: false
+            }
+        )
+        .is_err()
+    );
     // ...so fake the interruption by rewriting the stored hash to the full config's.
     let state_path = part.join("checkpoint/state.json");
     let mut state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     state["config_hash"] = c.hash().into();
     std::fs::write(&state_path, state.to_string()).unwrap();
-    let out = train(&c, &part, &RunOptions { resume: true, progress: false }).unwrap();
-    assert_eq!(out.metrics.first().unwrap().epoch, 2, "resume restarted from scratch");
+    let out = train(
+        &c,
+        &part,
+        &RunOptions {
+            resume: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        out.metrics.first().unwrap().epoch,
+        2,
+        "resume restarted from scratch"
+    );
     assert!(
         all_weights(&full) == all_weights(&part),
         "resumed run differs from an uninterrupted one"
@@ -247,7 +283,10 @@ fn float16_weights_stay_close_to_float32() {
     let (half, half_tract) = score(true);
     let mut worst = 0f32;
     for i in 0..n {
-        assert!(close(half[i], half_tract[i], 1e-5), "f16 runtime vs tract differ at {i}");
+        assert!(
+            close(half[i], half_tract[i], 1e-5),
+            "f16 runtime vs tract differ at {i}"
+        );
         worst = worst.max((half[i] - full[i]).abs() / full[i].abs().max(1e-3));
     }
     eprintln!("float16 weights: worst relative score change {worst:.2e} over {n} events");

@@ -23,7 +23,12 @@ use std::path::Path;
 fn read_events(csv: &Path, features: &[String]) -> Result<Vec<f32>, Box<dyn Error>> {
     let text = std::fs::read_to_string(csv)?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().ok_or("empty CSV")?.split(',').map(str::trim).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .ok_or("empty CSV")?
+        .split(',')
+        .map(str::trim)
+        .collect();
     let columns = features
         .iter()
         .map(|f| {
@@ -37,7 +42,9 @@ fn read_events(csv: &Path, features: &[String]) -> Result<Vec<f32>, Box<dyn Erro
     for (row, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let fields: Vec<&str> = line.split(',').collect();
         for &c in &columns {
-            let field = fields.get(c).ok_or_else(|| format!("row {}: too few columns", row + 1))?;
+            let field = fields
+                .get(c)
+                .ok_or_else(|| format!("row {}: too few columns", row + 1))?;
             events.push(field.trim().parse::<f32>()?);
         }
     }
@@ -63,7 +70,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut scores = format!("bead-score-reference 1 {count} {width}\n");
     for (event, batch_score) in events.chunks_exact(width).zip(&batch) {
         let single = session.score(event)?;
-        writeln!(scores, "{:08x} {:08x}", single.to_bits(), batch_score.to_bits())?;
+        writeln!(
+            scores,
+            "{:08x} {:08x}",
+            single.to_bits(),
+            batch_score.to_bits()
+        )?;
     }
 
     let out_dir = Path::new(out_dir);
@@ -71,6 +83,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let bytes: Vec<u8> = events.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(out_dir.join("events.bin"), bytes)?;
     std::fs::write(out_dir.join("scores.txt"), scores)?;
-    eprintln!("score_reference: {count} events x {width} features -> {}", out_dir.display());
+    eprintln!(
+        "score_reference: {count} events x {width} features -> {}",
+        out_dir.display()
+    );
     Ok(())
 }

@@ -209,7 +209,9 @@ fn name_ptr(names: &[CString], index: usize) -> *const c_char {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_num_features(model: *const ModelHandle) -> usize {
     // Safety: forwarded caller contract.
-    guard_or(0, || unsafe { model_ref(model) }.map_or(0, |m| m.features.len()))
+    guard_or(0, || {
+        unsafe { model_ref(model) }.map_or(0, |m| m.features.len())
+    })
 }
 
 /// Name of feature `index`, or null when out of range.
@@ -246,7 +248,9 @@ pub unsafe extern "C" fn bead_model_score_name(model: *const ModelHandle) -> *co
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_num_sources(model: *const ModelHandle) -> usize {
     // Safety: forwarded caller contract.
-    guard_or(0, || unsafe { model_ref(model) }.map_or(0, |m| m.sources.len()))
+    guard_or(0, || {
+        unsafe { model_ref(model) }.map_or(0, |m| m.sources.len())
+    })
 }
 
 /// Source label `index`, or null when out of range.
@@ -254,7 +258,10 @@ pub unsafe extern "C" fn bead_model_num_sources(model: *const ModelHandle) -> us
 /// # Safety
 /// `model` must be null or a live pointer from `bead_model_load`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn bead_model_source(model: *const ModelHandle, index: usize) -> *const c_char {
+pub unsafe extern "C" fn bead_model_source(
+    model: *const ModelHandle,
+    index: usize,
+) -> *const c_char {
     // Safety: forwarded caller contract.
     guard_or(ptr::null(), || {
         unsafe { model_ref(model) }.map_or(ptr::null(), |m| name_ptr(&m.sources, index))
@@ -331,7 +338,9 @@ pub unsafe extern "C" fn bead_model_threshold_for_fpr(
                 BEAD_OK
             }
             None => {
-                set_error(format_args!("the model has no threshold calibrated for fpr {fpr}"));
+                set_error(format_args!(
+                    "the model has no threshold calibrated for fpr {fpr}"
+                ));
                 BEAD_ERR_NO_THRESHOLD
             }
         }
@@ -483,11 +492,10 @@ pub extern "C" fn bead_status_str(code: c_int) -> *const c_char {
 /// Version of the bead runtime (static string, e.g. "0.1.0").
 #[unsafe(no_mangle)]
 pub extern "C" fn bead_version() -> *const c_char {
-    static VERSION: &CStr = match CStr::from_bytes_with_nul(
-        concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes(),
-    ) {
-        Ok(v) => v,
-        Err(_) => c"unknown",
-    };
+    static VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
     VERSION.as_ptr()
 }

@@ -144,7 +144,13 @@ pub struct PreprocessConfig {
 impl Default for PreprocessConfig {
     fn default() -> Self {
         Self {
-            log1p: vec!["*_pt".into(), "*_PT".into(), "*_pT".into(), "*_e".into(), "MET*".into()],
+            log1p: vec![
+                "*_pt".into(),
+                "*_PT".into(),
+                "*_pT".into(),
+                "*_e".into(),
+                "MET*".into(),
+            ],
             angle: vec!["*_phi".into(), "*_Phi".into()],
             standardize: true,
         }
@@ -308,7 +314,10 @@ impl TrainConfig {
             return bad("model.hidden widths must be positive".into());
         }
         if self.model.kind.has_flow() && self.model.flows == 0 {
-            return bad(format!("model.flows must be at least 1 for {}", self.model.kind.name()));
+            return bad(format!(
+                "model.flows must be at least 1 for {}",
+                self.model.kind.name()
+            ));
         }
         if self.optim.batch_size < 2 {
             return bad("optim.batch_size must be at least 2".into());

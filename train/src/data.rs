@@ -397,7 +397,10 @@ impl EventTable {
     /// Number of events.
     pub fn len(&self) -> usize {
         // Derived from the data itself, so that a table whose rows were selected stays valid.
-        self.features.len().checked_div(self.num_features()).unwrap_or(0)
+        self.features
+            .len()
+            .checked_div(self.num_features())
+            .unwrap_or(0)
     }
 
     /// True when there are no events.
@@ -564,56 +567,9 @@ pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>, DataError> {
     Ok(out)
 }
 
-/// SplitMix64: a small, fast, seedable generator (deterministic across platforms).
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (`n > 0`), unbiased (Lemire's method).
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "below(0)");
-        loop {
-            let m = (self.next_u64() as u128) * (n as u128);
-            let low = m as u64;
-            if low >= n.wrapping_neg() % n {
-                return (m >> 64) as u64;
-            }
-        }
-    }
-
-    /// Uniform in `[0, 1)` with 53 random bits.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-
-    /// Fisher–Yates shuffle.
-    pub fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i as u64 + 1) as usize;
-            v.swap(i, j);
-        }
-    }
-}
-
 /// Split `0..n` into `(train, validation)` at random: `round(n × validation_fraction)` events go
 /// to validation. Deterministic for a given `(n, validation_fraction, seed)`. Both lists are
-/// returned sorted ascending (for memory locality; shuffle per epoch with [`SplitMix64`]).
+/// returned sorted ascending (for memory locality; shuffle per epoch with [`crate::rng::Rng`]).
 ///
 /// # Panics
 ///
@@ -628,7 +584,7 @@ pub fn split_indices(n: usize, validation_fraction: f64, seed: u64) -> (Vec<u32>
         "too many events for u32 indices: {n}"
     );
     let mut idx: Vec<u32> = (0..n as u32).collect();
-    SplitMix64::new(seed).shuffle(&mut idx);
+    crate::rng::Rng::new(seed).shuffle(&mut idx);
     let n_val = ((n as f64) * validation_fraction).round() as usize;
     let mut val = idx.split_off(n - n_val.min(n));
     idx.sort_unstable();
@@ -2569,10 +2525,6 @@ mod tests {
         assert_ne!(v1, v3);
         assert_eq!(split_indices(10, 0.0, 1).1.len(), 0);
         assert_eq!(split_indices(10, 1.0, 1).0.len(), 0);
-        // the generator is the reference SplitMix64
-        let mut r = SplitMix64::new(1234567);
-        assert_eq!(r.next_u64(), 6457827717110365317);
-        assert_eq!(r.next_u64(), 3203168211198807973);
     }
 
     /// The shipped sample and (when present) the full data set.

@@ -107,11 +107,25 @@ pub struct HeadReport {
     pub sources: Vec<SourceReport>,
 }
 
+/// How the training sources sit in the latent space (model directories only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LatentReport {
+    /// Mean silhouette of μ grouped by source, on validation events of the training sources
+    /// (at most 3000, evenly spaced): higher means each source forms its own cluster.
+    pub silhouette_by_source: Option<f64>,
+    /// Events used.
+    pub events: usize,
+    /// Validation loss of the selected epoch.
+    pub validation_loss: f64,
+}
+
 /// The whole `report.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// Model evaluated.
     pub model: String,
+    /// Latent-space summary (model directories only).
+    pub latent: Option<LatentReport>,
     /// Target FPR of the inflation measurement.
     pub target_fpr: f64,
     /// Confidence level of the intervals.
@@ -222,6 +236,7 @@ fn groups(table: &EventTable) -> Vec<(String, Vec<usize>)> {
 
 /// `bead evaluate`.
 pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
+    let mut latent = None;
     let (heads, trained) = if is_onnx(model_path) {
         let model = crate::scoring::load_model(model_path)?;
         let head = model.info().score.clone();
@@ -236,6 +251,25 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     } else {
         let trained = TrainedModel::load(model_path)?;
         let val = validation_table(&trained.manifest)?;
+        let step = val.len().div_ceil(3000).max(1);
+        let rows: Vec<u32> = (0..val.len() as u32).step_by(step).collect();
+        let (mu, _) = encode_rows(
+            &trained.model,
+            &val,
+            &trained.manifest.preprocessing,
+            &rows,
+            &trained.device,
+        );
+        let labels: Vec<u32> = rows.iter().map(|&r| val.labels[r as usize]).collect();
+        latent = Some(LatentReport {
+            silhouette_by_source: stats::silhouette(
+                &mu,
+                trained.manifest.config.model.latent,
+                &labels,
+            ),
+            events: rows.len(),
+            validation_loss: trained.manifest.best_validation_loss,
+        });
         let mut heads = Vec::new();
         for head in ScoreHead::available(&trained.manifest) {
             let model = runtime_model(&trained, head)?;
@@ -335,6 +369,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     }
     let report = Report {
         model: model_path.display().to_string(),
+        latent,
         target_fpr: opts.target_fpr,
         confidence: CONFIDENCE,
         heads: reports,
@@ -390,9 +425,8 @@ fn latent_plot(
 ) -> Result<()> {
     let pre = &trained.manifest.preprocessing;
     let d = trained.manifest.config.model.latent;
-    let encode = |t: &EventTable, rows: &[u32]| {
-        encode_rows(&trained.model, t, pre, rows, &trained.device).0
-    };
+    let encode =
+        |t: &EventTable, rows: &[u32]| encode_rows(&trained.model, t, pre, rows, &trained.device).0;
     // At most 3000 events per series, evenly spaced (deterministic).
     let thin = |rows: Vec<usize>| -> Vec<u32> {
         let step = rows.len().div_ceil(3000).max(1);
@@ -404,11 +438,18 @@ fn latent_plot(
         .collect();
     let all: Vec<f32> = bkg.iter().flat_map(|(_, m)| m.iter().copied()).collect();
     let pca = stats::Pca::fit(&all, d);
-    let bkg_pts: Vec<(String, Vec<[f32; 2]>)> =
-        bkg.iter().map(|(n, m)| (n.clone(), pca.project(m))).collect();
+    let bkg_pts: Vec<(String, Vec<[f32; 2]>)> = bkg
+        .iter()
+        .map(|(n, m)| (n.clone(), pca.project(m)))
+        .collect();
     let sig_pts: Vec<(String, Vec<[f32; 2]>)> = signals
         .iter()
-        .map(|(n, t)| (n.clone(), pca.project(&encode(t, &thin((0..t.len()).collect())))))
+        .map(|(n, t)| {
+            (
+                n.clone(),
+                pca.project(&encode(t, &thin((0..t.len()).collect()))),
+            )
+        })
         .collect();
     crate::plots::latent_pca(
         &dir.join("latent_pca.png"),
@@ -423,7 +464,8 @@ fn latent_plot(
 fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
     let m = crate::training::read_metrics(metrics)?;
     let epochs: Vec<usize> = m.iter().map(|e| e.epoch + 1).collect();
-    let col = |f: &dyn Fn(&crate::training::EpochMetrics) -> f64| m.iter().map(f).collect::<Vec<f64>>();
+    let col =
+        |f: &dyn Fn(&crate::training::EpochMetrics) -> f64| m.iter().map(f).collect::<Vec<f64>>();
     let mut series = vec![
         ("train total".to_string(), col(&|e| e.train.total)),
         ("validation total".to_string(), col(&|e| e.validation.total)),
@@ -447,6 +489,15 @@ fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
 /// The human-readable summary of a report.
 pub fn summary(report: &Report) -> String {
     let mut s = String::new();
+    if let Some(l) = &report.latent {
+        s.push_str(&format!(
+            "latent: silhouette of μ by source {} ({} validation events), validation loss {:.5}\n",
+            l.silhouette_by_source
+                .map_or("n/a".to_string(), |v| format!("{v:.4}")),
+            l.events,
+            l.validation_loss
+        ));
+    }
     for h in &report.heads {
         s.push_str(&format!(
             "\nscore {} (threshold {:.4} for FPR {} on {} background)\n",
@@ -483,7 +534,11 @@ pub fn summary(report: &Report) -> String {
                 src.inflation,
                 src.inflation_interval[0],
                 src.inflation_interval[1],
-                if src.in_training { "" } else { "  (not in training)" }
+                if src.in_training {
+                    ""
+                } else {
+                    "  (not in training)"
+                }
             ));
         }
     }

@@ -63,7 +63,10 @@ impl Graph {
             &node_name,
             &[&half],
             &[&out],
-            vec![onnx::attr_int("to", pb::tensor_proto::DataType::Float as i64)],
+            vec![onnx::attr_int(
+                "to",
+                pb::tensor_proto::DataType::Float as i64,
+            )],
         ));
         out
     }
@@ -78,7 +81,8 @@ impl Graph {
     fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
         let out = self.fresh(&op.to_lowercase());
         let name = self.fresh(&format!("{op}_node"));
-        self.nodes.push(onnx::node(op, &name, inputs, &[&out], attrs));
+        self.nodes
+            .push(onnx::node(op, &name, inputs, &[&out], attrs));
         out
     }
 
@@ -288,7 +292,10 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             // centroids subtracted before whitening, so nothing large cancels afterwards.
             let repeat: Vec<usize> = (0..k).flat_map(|_| 0..d).collect();
             let rep = g.gather(&mu, &repeat);
-            let centers: Vec<f32> = stats.iter().flat_map(|s| s.center.iter().copied()).collect();
+            let centers: Vec<f32> = stats
+                .iter()
+                .flat_map(|s| s.center.iter().copied())
+                .collect();
             let cn = g.constant("centers", &[(k * d) as i64], &centers);
             let diff = g.op("Sub", &[&rep, &cn], vec![]);
             let mut block = vec![0f32; k * d * k * d];
@@ -340,10 +347,17 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             g.op("Div", &[&num, &den], vec![])
         }
     };
-    g.nodes.push(onnx::node("Identity", "score_out", &[&score], &["score"], vec![]));
+    g.nodes.push(onnx::node(
+        "Identity",
+        "score_out",
+        &[&score],
+        &["score"],
+        vec![],
+    ));
     let mut outputs = vec![onnx::value_info_f32("score", &[])];
     if opts.with_mu {
-        g.nodes.push(onnx::node("Identity", "mu_out", &[&mu], &["mu"], vec![]));
+        g.nodes
+            .push(onnx::node("Identity", "mu_out", &[&mu], &["mu"], vec![]));
         outputs.push(onnx::value_info_f32("mu", &[d as i64]));
     }
     let meta = metadata(manifest, head, opts);
@@ -388,7 +402,10 @@ fn mask_graph(g: &mut Graph, manifest: &ModelManifest) -> String {
     let present = g.op(
         "Cast",
         &[&present],
-        vec![onnx::attr_int("to", pb::tensor_proto::DataType::Float as i64)],
+        vec![onnx::attr_int(
+            "to",
+            pb::tensor_proto::DataType::Float as i64,
+        )],
     );
     let sn = g.constant("object_to_inputs", &[n_obj as i64, m as i64], &spread);
     let mask = g.op("MatMul", &[&present, &sn], vec![]);

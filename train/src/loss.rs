@@ -189,12 +189,18 @@ mod tests {
 
     #[test]
     fn gradients_match_finite_differences() {
-        let x = [0.3, -0.2, 0.5, 0.1, 0.9, -0.4, 0.2, 0.7, -0.6, 0.05, 0.4, -0.3];
+        let x = [
+            0.3, -0.2, 0.5, 0.1, 0.9, -0.4, 0.2, 0.7, -0.6, 0.05, 0.4, -0.3,
+        ];
         check_grad(|z| supcon(z, &[0, 1, 0, 1], 0.5), &x[..8], [4, 2]);
         check_grad(
             |z| {
                 let b = z.dims()[0] / 2;
-                ntxent(z.clone().slice([0..b, 0..3]), z.slice([b..2 * b, 0..3]), 0.5)
+                ntxent(
+                    z.clone().slice([0..b, 0..3]),
+                    z.slice([b..2 * b, 0..3]),
+                    0.5,
+                )
             },
             &x,
             [4, 3],

@@ -9,7 +9,11 @@ use bead_train::{Error, Result, RunOptions, ScoreHead, TrainedModel, evaluate, s
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "bead", version, about = "Generator-robust anomaly detection for triggers: train, export, score, evaluate, calibrate, bench")]
+#[command(
+    name = "bead",
+    version,
+    about = "Generator-robust anomaly detection for triggers: train, export, score, evaluate, calibrate, bench"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -206,7 +210,10 @@ fn run(cli: Cli) -> Result<()> {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let path = dir.join("bead.toml");
             if path.exists() {
-                return Err(Error::Config(format!("{} exists; not overwriting", path.display())));
+                return Err(Error::Config(format!(
+                    "{} exists; not overwriting",
+                    path.display()
+                )));
             }
             std::fs::write(&path, TEMPLATE).map_err(|e| Error::io(&path, e))?;
             println!("wrote {}", path.display());
@@ -241,10 +248,15 @@ fn run(cli: Cli) -> Result<()> {
             f16,
         } => {
             let trained = TrainedModel::load(&model)?;
-            let opts = ExportOptions { score, with_mu, f16 };
+            let opts = ExportOptions {
+                score,
+                with_mu,
+                f16,
+            };
             export_to_file(&trained, &opts, &output)?;
             // Load it back: the file must pass our own checks before anyone deploys it.
-            let loaded = bead_infer::Model::load(&output).map_err(|e| Error::Infer(e.to_string()))?;
+            let loaded =
+                bead_infer::Model::load(&output).map_err(|e| Error::Infer(e.to_string()))?;
             println!(
                 "wrote {} (score {}, {} features, kernel {})",
                 output.display(),
@@ -315,9 +327,13 @@ fn run(cli: Cli) -> Result<()> {
             no_reference,
             json,
         } => {
-            let report = scoring::bench(&model, events.as_deref(), repetitions, !no_reference, &|| {
-                alloc_counter::count()
-            })?;
+            let report = scoring::bench(
+                &model,
+                events.as_deref(),
+                repetitions,
+                !no_reference,
+                &|| alloc_counter::count(),
+            )?;
             if json {
                 println!("{}", report.json);
             } else {

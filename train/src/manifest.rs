@@ -76,8 +76,12 @@ impl ModelManifest {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: not a bead model manifest: {e}", path.display())))
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Model(format!(
+                "{}: not a bead model manifest: {e}",
+                path.display()
+            ))
+        })
     }
 
     /// Write `DIR/bead-model.json` atomically.
@@ -117,7 +121,10 @@ impl TrainedModel {
         let device = Device::default();
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.exists() {
-            return Err(Error::Model(format!("{}: weights missing", weights.display())));
+            return Err(Error::Model(format!(
+                "{}: weights missing",
+                weights.display()
+            )));
         }
         let model = manifest
             .build_model(&device)

@@ -26,7 +26,9 @@ pub struct Mlp {
 fn linear(d_in: usize, d_out: usize, rng: &mut Rng, device: &Device) -> Linear {
     let k = 1.0 / (d_in.max(1) as f64).sqrt();
     let mut uniform = |n: usize| -> Vec<f32> {
-        (0..n).map(|_| ((rng.uniform() * 2.0 - 1.0) * k) as f32).collect()
+        (0..n)
+            .map(|_| ((rng.uniform() * 2.0 - 1.0) * k) as f32)
+            .collect()
     };
     let w = uniform(d_in * d_out);
     let b = uniform(d_out);
@@ -449,7 +451,11 @@ mod tests {
     #[test]
     fn flow_logdet_matches_numerical_jacobian() {
         let device = Device::default();
-        for kind in [ModelKind::PlanarVae, ModelKind::SylvesterVae, ModelKind::IafVae] {
+        for kind in [
+            ModelKind::PlanarVae,
+            ModelKind::SylvesterVae,
+            ModelKind::IafVae,
+        ] {
             let config = ModelConfig {
                 kind,
                 latent: 4,

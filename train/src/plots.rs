@@ -550,7 +550,8 @@ fn draw_histograms(
 /// Compact tick label: up to 3 significant digits, scientific outside `[1e-3, 1e4)`.
 fn format_sig(v: f64) -> String {
     let a = v.abs();
-    if v == 0.0 {
+    // Tick positions computed as sums of steps land a few ulps off zero (2.2e-16).
+    if a < 1e-9 {
         "0".into()
     } else if !(1e-3..1e4).contains(&a) {
         format!("{v:.1e}")

@@ -10,9 +10,7 @@ pub struct Rng {
 impl Rng {
     /// A generator from a seed.
     pub fn new(seed: u64) -> Self {
-        Self {
-            state: seed ^ 0x9e37_79b9_7f4a_7c15,
-        }
+        Self { state: seed }
     }
 
     /// Next 64 random bits.
@@ -29,9 +27,18 @@ impl Rng {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
-    /// Uniform integer in [0, n).
+    /// Uniform integer in [0, n), unbiased (Lemire's multiply-and-reject); 0 when n = 0.
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() as u128 * n as u128) >> 64) as usize
+        let n = n as u64;
+        if n == 0 {
+            return 0;
+        }
+        loop {
+            let m = (self.next_u64() as u128) * (n as u128);
+            if (m as u64) >= n.wrapping_neg() % n {
+                return (m >> 64) as usize;
+            }
+        }
     }
 
     /// Standard normal (Box–Muller).
@@ -60,6 +67,13 @@ impl Rng {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_the_reference_splitmix64() {
+        let mut r = Rng::new(1234567);
+        assert_eq!(r.next_u64(), 6457827717110365317);
+        assert_eq!(r.next_u64(), 3203168211198807973);
+    }
 
     #[test]
     fn normal_has_unit_moments_and_is_reproducible() {

@@ -38,8 +38,10 @@ pub fn score_table(model: &Model, table: &EventTable, progress: bool) -> Result<
     let bar = progress.then(|| {
         let bar = indicatif::ProgressBar::new(table.len() as u64);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} events")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} events",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -67,7 +69,12 @@ pub fn score_table(model: &Model, table: &EventTable, progress: bool) -> Result<
 
 /// `bead score`: score files and write one row per event (score plus source, process and
 /// event_id when the input has them) as CSV or Parquet. Returns the number of events.
-pub fn score_files(model_path: &Path, inputs: &[String], output: &Path, progress: bool) -> Result<usize> {
+pub fn score_files(
+    model_path: &Path,
+    inputs: &[String],
+    output: &Path,
+    progress: bool,
+) -> Result<usize> {
     let model = load_model(model_path)?;
     let table = load_for_model(&model, inputs)?;
     let scores = score_table(&model, &table, progress)?;
@@ -91,7 +98,8 @@ pub fn score_files(model_path: &Path, inputs: &[String], output: &Path, progress
 
 fn write_csv(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> {
     let tmp = crate::manifest::tmp_path(path);
-    let mut w = csv::Writer::from_path(&tmp).map_err(|e| Error::Config(format!("{}: {e}", tmp.display())))?;
+    let mut w = csv::Writer::from_path(&tmp)
+        .map_err(|e| Error::Config(format!("{}: {e}", tmp.display())))?;
     let err = |e: csv::Error| Error::Config(format!("{}: {e}", tmp.display()));
     let mut header = vec!["score".to_string()];
     header.extend(table.passthrough.iter().map(|(n, _)| n.clone()));
@@ -132,7 +140,9 @@ fn write_parquet(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> 
             Column::F64(_) => Type::primitive_type_builder(name, PhysicalType::DOUBLE),
         };
         fields.push(Arc::new(
-            t.with_repetition(Repetition::REQUIRED).build().map_err(perr)?,
+            t.with_repetition(Repetition::REQUIRED)
+                .build()
+                .map_err(perr)?,
         ));
     }
     let schema = Arc::new(
@@ -151,7 +161,9 @@ fn write_parquet(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> 
     let mut writer = SerializedFileWriter::new(file, schema, props).map_err(perr)?;
     let mut rg = writer.next_row_group().map_err(perr)?;
     if let Some(mut c) = rg.next_column().map_err(perr)? {
-        c.typed::<FloatType>().write_batch(scores, None, None).map_err(perr)?;
+        c.typed::<FloatType>()
+            .write_batch(scores, None, None)
+            .map_err(perr)?;
         c.close().map_err(perr)?;
     }
     for (_, col) in &table.passthrough {
@@ -161,13 +173,19 @@ fn write_parquet(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> 
         match col {
             Column::Str(v) => {
                 let b: Vec<ByteArray> = v.iter().map(|s| ByteArray::from(s.as_str())).collect();
-                c.typed::<ByteArrayType>().write_batch(&b, None, None).map_err(perr)?;
+                c.typed::<ByteArrayType>()
+                    .write_batch(&b, None, None)
+                    .map_err(perr)?;
             }
             Column::I64(v) => {
-                c.typed::<Int64Type>().write_batch(v, None, None).map_err(perr)?;
+                c.typed::<Int64Type>()
+                    .write_batch(v, None, None)
+                    .map_err(perr)?;
             }
             Column::F64(v) => {
-                c.typed::<DoubleType>().write_batch(v, None, None).map_err(perr)?;
+                c.typed::<DoubleType>()
+                    .write_batch(v, None, None)
+                    .map_err(perr)?;
             }
         }
         c.close().map_err(perr)?;
@@ -201,7 +219,9 @@ pub fn bench(
             // Synthetic events: positive, O(100) values, so that log/sin/cos paths run as
             // they do on real data.
             let mut rng = Rng::new(1);
-            (0..4096 * f).map(|_| (rng.uniform() * 200.0) as f32).collect()
+            (0..4096 * f)
+                .map(|_| (rng.uniform() * 200.0) as f32)
+                .collect()
         }
     };
     let opts = BenchOptions {

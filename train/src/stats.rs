@@ -812,3 +812,71 @@ mod tests {
         assert!(Pca::fit(&[1.0, 2.0], 0).project(&[1.0]).is_empty());
     }
 }
+
+/// Mean silhouette coefficient of `points` (row-major, `dim` columns) grouped by `labels`,
+/// with Euclidean distances: (b − a) / max(a, b) per point, a the mean distance to its own
+/// group, b the smallest mean distance to another group. Near 0: groups overlap; near 1:
+/// separated. O(n²): callers subsample. `None` with fewer than two groups.
+pub fn silhouette(points: &[f32], dim: usize, labels: &[u32]) -> Option<f64> {
+    let n = labels.len();
+    if dim == 0 || points.len() != n * dim {
+        return None;
+    }
+    let groups = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut sizes = vec![0usize; groups];
+    for &l in labels {
+        sizes[l as usize] += 1;
+    }
+    if sizes.iter().filter(|&&s| s > 0).count() < 2 {
+        return None;
+    }
+    let mut total = 0.0;
+    let mut counted = 0usize;
+    let mut sums = vec![0f64; groups];
+    for i in 0..n {
+        sums.iter_mut().for_each(|s| *s = 0.0);
+        let pi = &points[i * dim..(i + 1) * dim];
+        for j in 0..n {
+            if i != j {
+                let pj = &points[j * dim..(j + 1) * dim];
+                let d2: f64 = pi
+                    .iter()
+                    .zip(pj)
+                    .map(|(a, b)| ((a - b) as f64).powi(2))
+                    .sum();
+                sums[labels[j] as usize] += d2.sqrt();
+            }
+        }
+        let own = labels[i] as usize;
+        if sizes[own] < 2 {
+            continue; // a singleton's silhouette is defined as 0; leave it out of the mean
+        }
+        let a = sums[own] / (sizes[own] - 1) as f64;
+        let b = (0..groups)
+            .filter(|&g| g != own && sizes[g] > 0)
+            .map(|g| sums[g] / sizes[g] as f64)
+            .fold(f64::INFINITY, f64::min);
+        let m = a.max(b);
+        total += if m > 0.0 { (b - a) / m } else { 0.0 };
+        counted += 1;
+    }
+    (counted > 0).then(|| total / counted as f64)
+}
+
+#[cfg(test)]
+mod silhouette_tests {
+    use super::silhouette;
+
+    #[test]
+    fn silhouette_by_hand() {
+        // Two groups on a line: {0, 1} and {4, 5}.
+        let pts = [0.0f32, 1.0, 4.0, 5.0];
+        let s = silhouette(&pts, 1, &[0, 0, 1, 1]).unwrap();
+        // Point 0: a = 1, b = 4.5 → 3.5/4.5; point 1: a = 1, b = 3.5 → 2.5/3.5; symmetric.
+        let expected = (3.5 / 4.5 + 2.5 / 3.5) / 2.0;
+        assert!((s - expected).abs() < 1e-12, "{s} vs {expected}");
+        // Interleaved labels score negative, one group gives None.
+        assert!(silhouette(&pts, 1, &[0, 1, 0, 1]).unwrap() < 0.0);
+        assert!(silhouette(&pts, 1, &[0, 0, 0, 0]).is_none());
+    }
+}

@@ -201,7 +201,9 @@ fn make_batch(
         Some(ws) => {
             let raw: Vec<f32> = rows.iter().map(|&r| ws[r as usize]).collect();
             let mean = raw.iter().sum::<f32>() / b as f32;
-            raw.iter().map(|v| v / mean.max(f32::MIN_POSITIVE)).collect()
+            raw.iter()
+                .map(|v| v / mean.max(f32::MIN_POSITIVE))
+                .collect()
         }
         None => vec![1.0; b],
     };
@@ -230,12 +232,7 @@ fn make_batch(
     }
 }
 
-fn batch_loss(
-    model: &BeadVae,
-    config: &TrainConfig,
-    batch: Batch,
-    w: &Weights,
-) -> BatchLoss {
+fn batch_loss(model: &BeadVae, config: &TrainConfig, batch: Batch, w: &Weights) -> BatchLoss {
     let has_flow = config.model.kind.has_flow();
     let f = model.forward(batch.x.clone(), Some(batch.eps));
     let weights = batch.weights;
@@ -485,7 +482,11 @@ pub fn train_prepared(
         let mut train_terms = LossTerms::default();
         train_terms.add_scaled(&acc, 1.0 / seen.max(1) as f64);
         let valid = model.valid();
-        let rows_for_val = if val_rows.is_empty() { train_rows } else { val_rows };
+        let rows_for_val = if val_rows.is_empty() {
+            train_rows
+        } else {
+            val_rows
+        };
         let val = evaluate_loss(&valid, config, table, &pre, rows_for_val, &w, &plain);
         let metrics = EpochMetrics {
             epoch,
