@@ -15,12 +15,15 @@
 //!   - `prebuilt`: batch tensors made once, no reads — the compute floor of the step.
 //! - `phase/<variant>/{batch,forward,loss,backward,optim,reads}`: where the `trainer` step's
 //!   time goes (each a share of the same full steps, timed with `Instant`).
-//! - `supcon_masks`: the host-side part of `loss::supcon` alone (the B×B `not_self`/`pos`
-//!   masks built in `Vec`s and uploaded every step).
 //!
 //! Compare with `benches/torch_train.py` (same model, loss and optimiser in PyTorch).
 //! Thread count: flex parallelises with rayon; set `RAYON_NUM_THREADS=1` to pin it to one.
 //! `cargo bench --bench train_throughput -- step/` runs the headline group only.
+
+// The same allocator as the `bead` binary: SupCon's 1 MiB B×B tensors are mapped and unmapped
+// on every op by glibc's malloc, which made the SupCon step 1.8x slower.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -150,67 +153,14 @@ struct Trainer {
 enum LossKind {
     /// Reconstruction + KL (+ the zero flow term).
     ReconKl,
-    /// + λ·`loss::supcon` as today.
+    /// + λ·`loss::supcon`.
     Supcon,
-    /// + λ·[`supcon_fast`] (restructured SupCon, same value; a proposal for loss.rs).
-    SupconFast,
 }
 
-const LOSSES: [(&str, LossKind); 3] = [
+const LOSSES: [(&str, LossKind); 2] = [
     ("recon_kl", LossKind::ReconKl),
     ("supcon", LossKind::Supcon),
-    ("supcon_fast", LossKind::SupconFast),
 ];
-
-/// `loss::supcon` with the same value and gradient, restructured so that only three B×B
-/// tensors exist (similarities, their exponentials, and the exponentials with the
-/// diagonal removed) and no B×B mask is built on the host:
-/// - the row maximum is the constant 1/τ (rows are unit vectors, so the self-similarity is
-///   the largest), which drops `max_dim` and the broadcast subtraction;
-/// - Σ over positives of log p_ij = (Σ_{j∈P(i)} s_ij) − |P(i)|·log Σ_{j≠i} e^{s_ij}, and
-///   Σ_{j∈P(i)} s_ij = z_i·(S_{c(i)} − z_i)/τ with S_c the sum of class c's unit vectors:
-///   an O(B·C·D) computation instead of a B×B mask product;
-/// - the diagonal is removed with a B×B multiply by `not_self` (made on the device, once
-///   per batch size in a real trainer).
-pub fn supcon_fast(z: Tensor<2>, labels: &[u32], tau: f64, not_self: &Tensor<2>) -> Tensor<1> {
-    let device = z.device();
-    let b = labels.len();
-    let classes = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
-    let mut counts = vec![0usize; classes];
-    for &l in labels {
-        counts[l as usize] += 1;
-    }
-    let mut onehot = vec![0f32; b * classes];
-    let mut inv_npos = vec![0f32; b];
-    let mut n_valid = 0f32;
-    for (i, &l) in labels.iter().enumerate() {
-        onehot[i * classes + l as usize] = 1.0;
-        let npos = counts[l as usize] - 1;
-        if npos > 0 {
-            inv_npos[i] = 1.0 / npos as f32;
-            n_valid += 1.0;
-        }
-    }
-    if n_valid == 0.0 {
-        return Tensor::zeros([1], &device);
-    }
-    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, classes]), &device);
-    let inv_npos = Tensor::<2>::from_data(TensorData::new(inv_npos, [b, 1]), &device);
-    let valid = inv_npos.clone().greater_elem(0.0).float();
-    let zn = loss::l2_normalize(z);
-    let inv_tau = 1.0 / tau;
-    // log Σ_{j≠i} exp(s_ij) with s = cos/τ ≤ 1/τ.
-    let sim = zn.clone().matmul(zn.clone().transpose());
-    let e = ((sim - 1.0) * inv_tau).exp() * not_self.clone();
-    let log_denom = e.sum_dim(1).log() + inv_tau;
-    // Σ_{j∈P(i)} s_ij.
-    let class_sum = onehot.clone().transpose().matmul(zn.clone());
-    let pos_sum = ((zn.clone() * onehot.matmul(class_sum)).sum_dim(1)
-        - (zn.clone() * zn).sum_dim(1))
-        * inv_tau;
-    let mean_pos = pos_sum * inv_npos - log_denom * valid.clone();
-    (mean_pos * valid).sum().neg() / n_valid
-}
 
 /// Phases of one step, in order.
 const PHASES: [&str; 6] = ["batch", "forward", "loss", "backward", "optim", "reads"];
@@ -261,12 +211,6 @@ impl Trainer {
         let supcon = match self.loss {
             LossKind::ReconKl => Tensor::zeros([1], &self.device),
             LossKind::Supcon => loss::supcon(f.mu, &self.host.labels, TAU),
-            LossKind::SupconFast => {
-                // Made per step here (2 B×B device ops); a trainer would cache it.
-                let not_self = Tensor::<2>::ones([BATCH, BATCH], &self.device)
-                    - Tensor::<2>::eye(BATCH, &self.device);
-                supcon_fast(f.mu, &self.host.labels, TAU, &not_self)
-            }
         };
         let ntxent = Tensor::<1>::zeros([1], &self.device);
         let total = recon.clone()
@@ -300,54 +244,7 @@ impl Trainer {
     }
 }
 
-/// `supcon_fast` must agree with `loss::supcon` in value and gradient.
-fn check_supcon_fast() {
-    let device = Device::default().autodiff();
-    let mut rng = Rng::new(11);
-    for spread in [1.0f64, 0.05] {
-        // spread 0.05: tight per-class clusters, the regime SupCon drives towards.
-        let labels: Vec<u32> = (0..BATCH)
-            .map(|_| rng.below(SOURCES as usize) as u32)
-            .collect();
-        let mut z = vec![0f32; BATCH * 13];
-        rng.fill_normal(&mut z);
-        for (i, row) in z.chunks_mut(13).enumerate() {
-            for (k, v) in row.iter_mut().enumerate() {
-                let center = if k == labels[i] as usize { 3.0 } else { 0.0 };
-                *v = center + *v * spread as f32;
-            }
-        }
-        let grad_of = |fast: bool| {
-            let zt = Tensor::<2>::from_data(TensorData::new(z.clone(), [BATCH, 13]), &device)
-                .require_grad();
-            let l = if fast {
-                let ns =
-                    Tensor::<2>::ones([BATCH, BATCH], &device) - Tensor::<2>::eye(BATCH, &device);
-                supcon_fast(zt.clone(), &labels, TAU, &ns)
-            } else {
-                loss::supcon(zt.clone(), &labels, TAU)
-            };
-            let v = to_vec(l.clone())[0];
-            let g = to_vec(zt.grad(&l.backward()).expect("grad"));
-            (v, g)
-        };
-        let (v0, g0) = grad_of(false);
-        let (v1, g1) = grad_of(true);
-        let gmax = g0.iter().fold(0f32, |m, g| m.max(g.abs()));
-        let gdiff = g0
-            .iter()
-            .zip(&g1)
-            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
-        eprintln!(
-            "supcon_fast check (spread {spread}): value {v0} vs {v1}, max |Δgrad| {gdiff:.2e} (max |grad| {gmax:.2e})"
-        );
-        assert!((v0 - v1).abs() <= 1e-4 * v0.abs().max(1.0), "{v0} vs {v1}");
-        assert!(gdiff <= 1e-3 * gmax.max(1e-6), "{gdiff} vs {gmax}");
-    }
-}
-
 fn bench_steps(c: &mut Criterion) {
-    check_supcon_fast();
     let mut g = c.benchmark_group("step");
     g.throughput(Throughput::Elements(BATCH as u64));
     for (loss_name, kind) in LOSSES {
@@ -382,36 +279,6 @@ fn bench_phases(c: &mut Criterion) {
 }
 
 /// The host-side B×B work of `loss::supcon` (mask loops and two B×B uploads), replicated.
-fn bench_supcon_masks(c: &mut Criterion) {
-    let device = Device::default().autodiff();
-    let mut rng = Rng::new(7);
-    let labels: Vec<u32> = (0..BATCH)
-        .map(|_| rng.below(SOURCES as usize) as u32)
-        .collect();
-    let b = BATCH;
-    c.bench_function("supcon_masks", |bn| {
-        bn.iter(|| {
-            let mut not_self = vec![1f32; b * b];
-            let mut pos = vec![0f32; b * b];
-            let mut valid = vec![0f32; b];
-            for i in 0..b {
-                not_self[i * b + i] = 0.0;
-                for j in 0..b {
-                    if i != j && labels[i] == labels[j] {
-                        pos[i * b + j] = 1.0;
-                        valid[i] = 1.0;
-                    }
-                }
-            }
-            let ns = Tensor::<2>::from_data(TensorData::new(not_self, [b, b]), &device);
-            let p = Tensor::<2>::from_data(TensorData::new(pos, [b, b]), &device);
-            let v = Tensor::<1>::from_data(TensorData::new(valid, [b]), &device);
-            black_box((ns, p, v))
-        })
-    });
-}
-
-/// Single B×B operations on the plain (non-autodiff) device: what SupCon's cost is made of.
 fn bench_ops(c: &mut Criterion) {
     let device = Device::default();
     let mut rng = Rng::new(5);
@@ -471,6 +338,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_steps, bench_phases, bench_supcon_masks, bench_ops
+    targets = bench_steps, bench_phases, bench_ops
 }
 criterion_main!(benches);

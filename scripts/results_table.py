@@ -20,7 +20,7 @@ def main():
     signals = [s["name"] for s in rows[0][2]["signals"]]
     sources = [s["name"] for s in rows[0][2]["sources"]]
     head = ["model", "score"] + [f"AUC {s}" for s in signals] + [f"TPR@1e-3 {s}" for s in signals] \
-        + [f"inflation {s}" for s in sources] + ["silhouette"]
+        + [f"inflation {s}" for s in sources] + ["silhouette μ", "silhouette μ/|μ|", "val. loss"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name, r, h in rows:
@@ -31,7 +31,8 @@ def main():
             + [fmt(tpr(s), ".3f") for s in signals] \
             + [f"{src[s]['inflation']:.2f} [{src[s]['inflation_interval'][0]:.2f}, {src[s]['inflation_interval'][1]:.2f}]"
                + ("" if src[s]["in_training"] else "*") for s in sources] \
-            + [fmt((r.get("latent") or {}).get("silhouette_by_source"), ".4f")]
+            + [fmt((r.get("latent") or {}).get(k), ".4f")
+               for k in ("silhouette_by_source", "silhouette_normalized", "validation_loss")]
         print("| " + " | ".join(cells) + " |")
     print("\n`*`: source not seen in training. Inflation: FPR on the test sample at the threshold "
           "calibrated for FPR 1e-3 on the training sources' validation events, divided by 1e-3 "

@@ -228,7 +228,7 @@ impl Step {
             }
             Step::Unary { op, src, dst } => {
                 if let Some((x, [], y)) = io(arena, *dst, [*src]) {
-                    kernels::unary(*op, x, y);
+                    kernel.unary(*op, x, y);
                 }
             }
             Step::Reduce {

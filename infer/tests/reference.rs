@@ -107,3 +107,10 @@ fn load_from_file_and_model_is_send_sync() {
     assert!(s.score(&[0.5; 57]).unwrap().is_finite());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn default_like_matches_tract() {
+    let mut rng = Rng(12);
+    let ev = default_like_events(&mut rng, 300);
+    check("default_like", &default_like(6), &ev, true);
+}

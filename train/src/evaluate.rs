@@ -113,6 +113,8 @@ pub struct LatentReport {
     /// Mean silhouette of μ grouped by source, on validation events of the training sources
     /// (at most 3000, evenly spaced): higher means each source forms its own cluster.
     pub silhouette_by_source: Option<f64>,
+    /// The same on L2-normalised μ, the space the SupCon term acts on.
+    pub silhouette_normalized: Option<f64>,
     /// Events used.
     pub events: usize,
     /// Validation loss of the selected epoch.
@@ -261,12 +263,15 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
             &trained.device,
         );
         let labels: Vec<u32> = rows.iter().map(|&r| val.labels[r as usize]).collect();
+        let d = trained.manifest.config.model.latent;
+        let mut unit = mu.clone();
+        for row in unit.chunks_exact_mut(d.max(1)) {
+            let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
         latent = Some(LatentReport {
-            silhouette_by_source: stats::silhouette(
-                &mu,
-                trained.manifest.config.model.latent,
-                &labels,
-            ),
+            silhouette_by_source: stats::silhouette(&mu, d, &labels),
+            silhouette_normalized: stats::silhouette(&unit, d, &labels),
             events: rows.len(),
             validation_loss: trained.manifest.best_validation_loss,
         });
@@ -491,8 +496,10 @@ pub fn summary(report: &Report) -> String {
     let mut s = String::new();
     if let Some(l) = &report.latent {
         s.push_str(&format!(
-            "latent: silhouette of μ by source {} ({} validation events), validation loss {:.5}\n",
+            "latent: silhouette by source of μ {}, of μ/|μ| {} ({} validation events), validation loss {:.5}\n",
             l.silhouette_by_source
+                .map_or("n/a".to_string(), |v| format!("{v:.4}")),
+            l.silhouette_normalized
                 .map_or("n/a".to_string(), |v| format!("{v:.4}")),
             l.events,
             l.validation_loss

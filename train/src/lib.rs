@@ -24,6 +24,8 @@
 //! - `flex` (default): burn's pure-Rust CPU backend.
 //! - `wgpu`, `cuda`: GPU backends; `Device::default()` prefers a GPU when one is enabled.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod data;
 pub mod error;

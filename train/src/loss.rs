@@ -41,39 +41,52 @@ pub fn l2_normalize(z: Tensor<2>) -> Tensor<2> {
 }
 
 /// Supervised contrastive loss (Khosla et al. 2020, "L_out") of L2-normalised `z` with
-/// `labels` as classes and temperature `tau`. Anchors without a positive are left out;
-/// returns 0 when no anchor has one.
+/// `labels` as classes and temperature `tau`:
+/// L = −1/|A| Σ_{i∈A} 1/|P(i)| Σ_{p∈P(i)} log( exp(s_ip) / Σ_{a≠i} exp(s_ia) ),
+/// s = cos/τ, P(i) the other events of i's class, A the anchors with |P(i)| > 0.
+/// Returns 0 when no anchor has a positive.
+///
+/// Computed without any B×B mask built on the host: the row maximum of s is 1/τ (unit
+/// vectors), and Σ_{p∈P(i)} s_ip comes from per-class sums of the unit vectors (B·C·D work).
 pub fn supcon(z: Tensor<2>, labels: &[u32], tau: f64) -> Tensor<1> {
     let device = z.device();
     let b = labels.len();
-    let zn = l2_normalize(z);
-    let sim = zn.clone().matmul(zn.transpose()) / tau;
-    let mut not_self = vec![1f32; b * b];
-    let mut pos = vec![0f32; b * b];
+    let classes = labels.iter().copied().max().map_or(0, |m| m as usize + 1);
+    let mut counts = vec![0usize; classes];
+    for &l in labels {
+        counts[l as usize] += 1;
+    }
+    let mut onehot = vec![0f32; b * classes];
+    let mut inv_npos = vec![0f32; b];
     let mut valid = vec![0f32; b];
-    for i in 0..b {
-        not_self[i * b + i] = 0.0;
-        for j in 0..b {
-            if i != j && labels[i] == labels[j] {
-                pos[i * b + j] = 1.0;
-                valid[i] = 1.0;
-            }
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * classes + l as usize] = 1.0;
+        let npos = counts[l as usize] - 1;
+        if npos > 0 {
+            inv_npos[i] = 1.0 / npos as f32;
+            valid[i] = 1.0;
         }
     }
     let n_valid: f32 = valid.iter().sum();
     if n_valid == 0.0 {
         return Tensor::zeros([1], &device);
     }
-    let not_self = Tensor::<2>::from_data(TensorData::new(not_self, [b, b]), &device);
-    let pos = Tensor::<2>::from_data(TensorData::new(pos, [b, b]), &device);
-    let valid = Tensor::<1>::from_data(TensorData::new(valid, [b]), &device);
-    // Subtracting the (detached) row maximum does not change log-softmax; it keeps exp finite.
-    let row_max = sim.clone().max_dim(1).detach();
-    let logits = sim - row_max;
-    let denom = (logits.clone().exp() * not_self).sum_dim(1).log();
-    let log_prob = logits - denom;
-    let npos = pos.clone().sum_dim(1).clamp_min(1.0);
-    let mean_pos = ((pos * log_prob).sum_dim(1) / npos).reshape([-1]);
+    let onehot = Tensor::<2>::from_data(TensorData::new(onehot, [b, classes]), &device);
+    let inv_npos = Tensor::<2>::from_data(TensorData::new(inv_npos, [b, 1]), &device);
+    let valid = Tensor::<2>::from_data(TensorData::new(valid, [b, 1]), &device);
+    let not_self = Tensor::<2>::ones([b, b], &device) - Tensor::<2>::eye(b, &device);
+    let zn = l2_normalize(z);
+    let inv_tau = 1.0 / tau;
+    // log Σ_{a≠i} exp(s_ia), shifted by the row maximum 1/τ so that exp stays finite.
+    let sim = zn.clone().matmul(zn.clone().transpose());
+    let e = ((sim - 1.0) * inv_tau).exp() * not_self;
+    let log_denom = e.sum_dim(1).log() + inv_tau;
+    // Σ_{p∈P(i)} s_ip = z_i · (Σ_{j in class(i)} z_j − z_i) / τ.
+    let class_sum = onehot.clone().transpose().matmul(zn.clone());
+    let pos_sum = ((zn.clone() * onehot.matmul(class_sum)).sum_dim(1)
+        - (zn.clone() * zn).sum_dim(1))
+        * inv_tau;
+    let mean_pos = pos_sum * inv_npos - log_denom * valid.clone();
     (mean_pos * valid).sum().neg() / n_valid
 }
 

@@ -1,10 +1,12 @@
-//! Numeric kernels: the prepacked gemv (portable, AVX2+FMA, AVX-512F), elementwise ops and
+//! Numeric kernels: the prepacked gemv (portable, AVX2+FMA, AVX-512F), elementwise ops (with
+//! vectorised transcendental functions from [`math`], compiled for each variant) and
 //! reductions. All `unsafe` code of the crate lives here, in [`x86`].
 //!
 //! The gemv computes `y = x·W + b` (optionally followed by ReLU) with `W` prepacked row-major as
 //! `[k, np]`, `np` being the output width rounded up to [`LANES`] with zero columns, so that the
 //! SIMD variants store whole vectors and never need a tail.
 
+pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
@@ -55,7 +57,11 @@ impl Kernel {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 v.push(Kernel(Isa::Avx2Fma));
             }
-            if is_x86_feature_detected!("avx512f") {
+            // The AVX-512 variant also uses the AVX2+FMA elementwise kernels.
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+            {
                 v.push(Kernel(Isa::Avx512));
             }
         }
@@ -93,6 +99,21 @@ impl Kernel {
             Isa::Avx512 => unsafe { x86::gemv_avx512(x, w, b, y, relu) },
         }
         true
+    }
+
+    /// `dst[i] = op(src[i])` over the common length, with this variant's instruction set.
+    #[allow(unsafe_code)]
+    pub(crate) fn unary(self, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+        match self.0 {
+            Isa::Scalar => unary(op, src, dst),
+            // Safety: `Kernel(Isa::Avx2Fma)` is only built by `available()` after detecting
+            // avx2 and fma on this CPU; the function has no other requirement.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { x86::unary_avx2(op, src, dst) },
+            // Safety: as above, with avx512f, avx2 and fma detected.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::unary_avx512(op, src, dst) },
+        }
     }
 }
 
@@ -135,13 +156,13 @@ impl UnaryOp {
         match self {
             UnaryOp::Neg => -v,
             UnaryOp::Abs => v.abs(),
-            UnaryOp::Log => v.ln(),
-            UnaryOp::Exp => v.exp(),
+            UnaryOp::Log => math::ln(v),
+            UnaryOp::Exp => math::exp(v),
             UnaryOp::Sqrt => v.sqrt(),
-            UnaryOp::Sin => v.sin(),
-            UnaryOp::Cos => v.cos(),
-            UnaryOp::Tanh => v.tanh(),
-            UnaryOp::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            UnaryOp::Sin => math::sin(v),
+            UnaryOp::Cos => math::cos(v),
+            UnaryOp::Tanh => math::tanh(v),
+            UnaryOp::Sigmoid => math::sigmoid(v),
             UnaryOp::Relu => v.max(0.0),
         }
     }
@@ -185,13 +206,27 @@ pub(crate) enum ReduceOp {
     Max,
 }
 
-pub(crate) fn unary(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
-    // Monomorphic loops for the cheap ops so that they vectorize.
+fn unary(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    unary_blocks::<4>(op, src, dst);
+}
+
+/// The elementwise kernel, inlined into the portable [`unary`] and into the
+/// `#[target_feature]` wrappers of [`x86`] with `W` = the number of `f32` lanes: one
+/// monomorphic, branch-free loop per operator so that each vectorises.
+#[inline(always)]
+fn unary_blocks<const W: usize>(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    let it = dst.iter_mut().zip(src);
     match op {
-        UnaryOp::Neg => dst.iter_mut().zip(src).for_each(|(d, s)| *d = -s),
-        UnaryOp::Abs => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.abs()),
-        UnaryOp::Relu => dst.iter_mut().zip(src).for_each(|(d, s)| *d = s.max(0.0)),
-        _ => dst.iter_mut().zip(src).for_each(|(d, s)| *d = op.apply(*s)),
+        UnaryOp::Neg => it.for_each(|(d, s)| *d = -s),
+        UnaryOp::Abs => it.for_each(|(d, s)| *d = s.abs()),
+        UnaryOp::Relu => it.for_each(|(d, s)| *d = s.max(0.0)),
+        UnaryOp::Sqrt => it.for_each(|(d, s)| *d = s.sqrt()),
+        UnaryOp::Log => math::map::<W>(src, dst, math::ln),
+        UnaryOp::Exp => math::map::<W>(src, dst, math::exp),
+        UnaryOp::Sin => math::sin_slice::<W>(src, dst),
+        UnaryOp::Cos => math::cos_slice::<W>(src, dst),
+        UnaryOp::Tanh => math::map::<W>(src, dst, math::tanh),
+        UnaryOp::Sigmoid => math::map::<W>(src, dst, math::sigmoid),
     }
 }
 
@@ -322,6 +357,73 @@ mod tests {
                     }
                     for j in m..np {
                         assert_eq!(got[j], 0.0, "padding lane");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_unary_variant_matches_portable_bitwise() {
+        let mut rng = Rng(43);
+        let ops = [
+            UnaryOp::Neg,
+            UnaryOp::Abs,
+            UnaryOp::Log,
+            UnaryOp::Exp,
+            UnaryOp::Sqrt,
+            UnaryOp::Sin,
+            UnaryOp::Cos,
+            UnaryOp::Tanh,
+            UnaryOp::Sigmoid,
+            UnaryOp::Relu,
+        ];
+        let specials = [
+            0.0,
+            -0.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MAX,
+            f32::MIN,
+            1.0e-45,
+            f32::MIN_POSITIVE,
+            1.0e9,
+            -3.0e20,
+            88.8,
+            -100.0,
+        ];
+        let kernels = Kernel::available();
+        for len in (0..70).chain([127, 128, 129, 1000]) {
+            // Mixed scales and bit patterns, with specials sprinkled in.
+            let src: Vec<f32> = (0..len)
+                .map(|i| match i % 5 {
+                    0 => rng.next() * 4.0,
+                    1 => rng.next() * 120.0,
+                    2 => f32::from_bits(((rng.next() + 1.0) * 2.0e9) as u32),
+                    3 => specials[rng.usize(specials.len())],
+                    _ => rng.next() * 1.0e5,
+                })
+                .collect();
+            for op in ops {
+                let mut want = vec![0.0; len];
+                Kernel::portable().unary(op, &src, &mut want);
+                for (x, w) in src.iter().zip(&want) {
+                    let a = op.apply(*x);
+                    assert!(
+                        a.to_bits() == w.to_bits() || (a.is_nan() && w.is_nan()),
+                        "{op:?}({x:e}): apply {a:e} vs slice {w:e}"
+                    );
+                }
+                for kern in &kernels {
+                    let mut got = vec![1.0; len];
+                    kern.unary(op, &src, &mut got);
+                    for ((x, g), w) in src.iter().zip(&got).zip(&want) {
+                        assert!(
+                            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
+                            "{} {op:?}({x:e}): {g:e} vs portable {w:e}",
+                            kern.name()
+                        );
                     }
                 }
             }

@@ -2,8 +2,38 @@
 //! vector (rows `i`, `i+1`, `i+2`, `i+3`) so that the FMA latency is hidden even for the
 //! narrow layers of trigger models, and process two output vectors per pass to share the
 //! broadcast of `x[i]`.
+//!
+//! The elementwise wrappers compile the portable kernels (`super::unary_blocks`, which inlines
+//! `super::math`) with AVX2 or AVX-512 enabled, so that LLVM vectorises them with those
+//! instruction sets; their results are bit-identical to the portable build.
 
 use std::arch::x86_64::*;
+
+use super::UnaryOp;
+
+/// Safety: the CPU supports avx2 and fma.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn unary_avx2(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    // Safety (all three): this function's own requirement.
+    match op {
+        UnaryOp::Log => unsafe { map4_avx2(Fn4::Ln, src, dst) },
+        UnaryOp::Sin => unsafe { map4_avx2(Fn4::Sin, src, dst) },
+        UnaryOp::Cos => unsafe { map4_avx2(Fn4::Cos, src, dst) },
+        _ => super::unary_blocks::<8>(op, src, dst),
+    }
+}
+
+/// Safety: the CPU supports avx512f, avx2 and fma.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(super) unsafe fn unary_avx512(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
+    // Safety (all three): this function's own requirement includes avx2 and fma.
+    match op {
+        UnaryOp::Log => unsafe { map4_avx2(Fn4::Ln, src, dst) },
+        UnaryOp::Sin => unsafe { map4_avx2(Fn4::Sin, src, dst) },
+        UnaryOp::Cos => unsafe { map4_avx2(Fn4::Cos, src, dst) },
+        _ => super::unary_blocks::<16>(op, src, dst),
+    }
+}
 
 /// Safety: the CPU supports avx512f; `b.len()` is a multiple of 16,
 /// `w.len() == x.len() * b.len()` and `y.len() == b.len()`.
@@ -152,5 +182,174 @@ pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], r
             _mm256_storeu_ps(yp.add(j + V), s1);
         }
         j += 2 * V;
+    }
+}
+
+// ------------------------------------------------------------------ ln, sin, cos (AVX2)
+//
+// Explicit 4-lane versions of `super::math::{ln, sin, cos}`: LLVM does not vectorise those well
+// on the short rows of trigger models (the vector loop needs more iterations than a row has).
+// Each operation mirrors the portable code in the same order, with separate multiplies and
+// adds (no FMA), so the results are bit-identical; the tests check that.
+
+use super::math::{
+    C0, C1, C2, C3, INV_PIO2, LN2, PIO2_1, PIO2_1T, S1, S2, S3, S4, SQRT_HALF_BITS, TOINT,
+};
+
+#[derive(Clone, Copy)]
+pub(super) enum Fn4 {
+    Ln,
+    Sin,
+    Cos,
+}
+
+/// `dst[i] = f(src[i])` over the common length, four at a time (the tail through a padded
+/// block), then `std` for the huge or non-finite arguments of sin and cos.
+///
+/// Safety: the CPU supports avx2 and fma.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn map4_avx2(f: Fn4, src: &[f32], dst: &mut [f32]) {
+    let n = src.len().min(dst.len());
+    let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
+        return;
+    };
+    let mut s = src.chunks_exact(4);
+    let mut d = dst.chunks_exact_mut(4);
+    for (sc, dc) in (&mut s).zip(&mut d) {
+        // Safety: `sc` and `dc` hold exactly four floats.
+        unsafe {
+            let x = _mm_loadu_ps(sc.as_ptr());
+            _mm_storeu_ps(dc.as_mut_ptr(), eval4(f, x));
+        }
+    }
+    let (sr, dr) = (s.remainder(), d.into_remainder());
+    if !sr.is_empty() {
+        let mut buf = [1.0f32; 4];
+        buf.iter_mut().zip(sr).for_each(|(b, s)| *b = *s);
+        // Safety: `buf` holds four floats.
+        unsafe {
+            let x = _mm_loadu_ps(buf.as_ptr());
+            _mm_storeu_ps(buf.as_mut_ptr(), eval4(f, x));
+        }
+        dr.iter_mut().zip(&buf).for_each(|(d, y)| *d = *y);
+    }
+    match f {
+        Fn4::Ln => {}
+        Fn4::Sin => super::math::fix_huge(src, dst, f32::sin),
+        Fn4::Cos => super::math::fix_huge(src, dst, f32::cos),
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn eval4(f: Fn4, x: __m128) -> __m128 {
+    match f {
+        Fn4::Ln => ln4(x),
+        Fn4::Sin => sincos4(x, false),
+        Fn4::Cos => sincos4(x, true),
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn c(v: f64) -> __m256d {
+    _mm256_set1_pd(v)
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn mul(a: __m256d, b: __m256d) -> __m256d {
+    _mm256_mul_pd(a, b)
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn add(a: __m256d, b: __m256d) -> __m256d {
+    _mm256_add_pd(a, b)
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn sub(a: __m256d, b: __m256d) -> __m256d {
+    _mm256_sub_pd(a, b)
+}
+
+/// `super::math::ln`, four lanes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn ln4(x: __m128) -> __m128 {
+    let subn = _mm_cmplt_ps(x, _mm_set1_ps(f32::MIN_POSITIVE));
+    let xs = _mm_blendv_ps(x, _mm_mul_ps(x, _mm_set1_ps(8388608.0)), subn);
+    let k_adj = _mm_and_si128(_mm_castps_si128(subn), _mm_set1_epi32(-23));
+    let bits = _mm_castps_si128(xs);
+    let tmp = _mm_sub_epi32(bits, _mm_set1_epi32(SQRT_HALF_BITS as i32));
+    let k = _mm_add_epi32(_mm_srai_epi32::<23>(tmp), k_adj);
+    let m = _mm_castsi128_ps(_mm_sub_epi32(
+        bits,
+        _mm_and_si128(tmp, _mm_set1_epi32(0xff80_0000_u32 as i32)),
+    ));
+    let f = sub(_mm256_cvtps_pd(m), c(1.0));
+    let s = _mm256_div_pd(f, add(c(2.0), f));
+    let z = mul(s, s);
+    let mut p = c(1.0 / 13.0);
+    for coef in [1.0 / 11.0, 1.0 / 9.0, 1.0 / 7.0, 1.0 / 5.0, 1.0 / 3.0, 1.0] {
+        p = add(c(coef), mul(z, p));
+    }
+    let r = add(mul(_mm256_cvtepi32_pd(k), c(LN2)), mul(mul(c(2.0), s), p));
+    let r = _mm256_cvtpd_ps(r);
+    let inf = _mm_set1_ps(f32::INFINITY);
+    let r = _mm_blendv_ps(r, x, _mm_cmpeq_ps(x, inf));
+    let zero = _mm_setzero_ps();
+    let neg = _mm_blendv_ps(
+        _mm_set1_ps(f32::NAN),
+        _mm_set1_ps(f32::NEG_INFINITY),
+        _mm_cmpeq_ps(x, zero),
+    );
+    _mm_blendv_ps(neg, r, _mm_cmpgt_ps(x, zero))
+}
+
+/// `super::math::{sin_fast, cos_fast}`, four lanes.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn sincos4(x: __m128, cos: bool) -> __m128 {
+    let xd = _mm256_cvtps_pd(x);
+    let t = add(mul(xd, c(INV_PIO2)), c(TOINT));
+    let n = sub(t, c(TOINT));
+    let y = sub(sub(xd, mul(n, c(PIO2_1))), mul(n, c(PIO2_1T)));
+    let q = _mm256_and_si256(_mm256_castpd_si256(t), _mm256_set1_epi64x(3));
+    // sin_poly(y)
+    let z = mul(y, y);
+    let w = mul(z, z);
+    let r = add(c(S3), mul(z, c(S4)));
+    let s3 = mul(z, y);
+    let sp = add(
+        add(y, mul(s3, add(c(S1), mul(z, c(S2))))),
+        mul(mul(s3, w), r),
+    );
+    // cos_poly(y)
+    let r = add(c(C2), mul(z, c(C3)));
+    let cp = add(
+        add(add(c(1.0), mul(z, c(C0))), mul(w, c(C1))),
+        mul(mul(w, z), r),
+    );
+    let one = _mm256_set1_epi64x(1);
+    let even = _mm256_castsi256_pd(_mm256_cmpeq_epi64(
+        _mm256_and_si256(q, one),
+        _mm256_setzero_si256(),
+    ));
+    let (v, qs) = if cos {
+        (_mm256_blendv_pd(sp, cp, even), _mm256_add_epi64(q, one))
+    } else {
+        (_mm256_blendv_pd(cp, sp, even), q)
+    };
+    // Negate where bit 1 of the (shifted) quadrant is set: move it to the sign bit.
+    let sign = _mm256_slli_epi64::<62>(_mm256_and_si256(qs, _mm256_set1_epi64x(2)));
+    let v = _mm256_xor_pd(v, _mm256_castsi256_pd(sign));
+    let v = _mm256_cvtpd_ps(v);
+    if cos {
+        v
+    } else {
+        // sin(±0) = ±0.
+        _mm_blendv_ps(v, x, _mm_cmpeq_ps(x, _mm_setzero_ps()))
     }
 }

@@ -440,3 +440,112 @@ pub fn float16(seed: u64) -> Vec<u8> {
 pub fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-5 * b.abs() + 1e-6
 }
+
+/// Default-bead-model-sized preprocessing: 19 objects × (pt, eta, phi) = 57 raw features;
+/// log1p(max(pt, 0)), linear eta, sin/cos(phi) → 76 columns, standardise, 76 → 32 → 16 → 13
+/// (μ), score Σμ².
+pub fn default_like(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let objects = 19usize;
+    let f = 3 * objects;
+    let m = 4 * objects;
+    let idx = |k: usize| (0..objects).map(|o| (3 * o + k) as i64).collect::<Vec<_>>();
+    let n = objects as i64;
+    let mut nodes = vec![];
+    let mut inits = vec![
+        onnx::tensor_i64("log_idx", &[n], &idx(0)),
+        onnx::tensor_i64("lin_idx", &[n], &idx(1)),
+        onnx::tensor_i64("ang_idx", &[n], &idx(2)),
+        onnx::tensor_f32("zero", &[], &[0.0]),
+        onnx::tensor_f32("one", &[], &[1.0]),
+        onnx::tensor_f32("mean", &[1, m as i64], &rng.vec(m, 1.0)),
+        onnx::tensor_f32(
+            "std",
+            &[m as i64],
+            &rng.vec(m, 1.0)
+                .iter()
+                .map(|v| 0.5 + v.abs())
+                .collect::<Vec<_>>(),
+        ),
+    ];
+    let axis1 = || vec![onnx::attr_int("axis", 1)];
+    nodes.push(onnx::node(
+        "Gather",
+        "g_log",
+        &["events", "log_idx"],
+        &["x_log"],
+        axis1(),
+    ));
+    nodes.push(onnx::node(
+        "Max",
+        "clip0",
+        &["x_log", "zero"],
+        &["x_pos"],
+        vec![],
+    ));
+    nodes.push(onnx::node(
+        "Add",
+        "plus1",
+        &["x_pos", "one"],
+        &["x_log1"],
+        vec![],
+    ));
+    nodes.push(onnx::node("Log", "log1p", &["x_log1"], &["u_log"], vec![]));
+    nodes.push(onnx::node(
+        "Gather",
+        "g_lin",
+        &["events", "lin_idx"],
+        &["u_lin"],
+        axis1(),
+    ));
+    nodes.push(onnx::node(
+        "Gather",
+        "g_ang",
+        &["events", "ang_idx"],
+        &["x_ang"],
+        axis1(),
+    ));
+    nodes.push(onnx::node("Sin", "sin", &["x_ang"], &["u_sin"], vec![]));
+    nodes.push(onnx::node("Cos", "cos", &["x_ang"], &["u_cos"], vec![]));
+    nodes.push(onnx::node(
+        "Concat",
+        "cat",
+        &["u_log", "u_lin", "u_sin", "u_cos"],
+        &["u_raw"],
+        vec![onnx::attr_int("axis", -1)],
+    ));
+    nodes.push(onnx::node(
+        "Sub",
+        "center",
+        &["u_raw", "mean"],
+        &["u_c"],
+        vec![],
+    ));
+    nodes.push(onnx::node("Div", "scale", &["u_c", "std"], &["u"], vec![]));
+    dense(&mut rng, &mut nodes, &mut inits, "u", "h1", m, 32, true);
+    dense(&mut rng, &mut nodes, &mut inits, "h1", "h2", 32, 16, true);
+    dense(&mut rng, &mut nodes, &mut inits, "h2", "mu", 16, 13, false);
+    mu2_head(&mut nodes, &mut inits, "mu");
+    finish(
+        "default_like",
+        nodes,
+        inits,
+        f,
+        vec![
+            onnx::value_info_f32("score", &[]),
+            onnx::value_info_f32("mu", &[13]),
+        ],
+    )
+}
+
+/// Raw events for [`default_like`]: pt in [-50, 500) (some negative, clipped), eta in
+/// [-3, 3), phi in [-π, π).
+pub fn default_like_events(rng: &mut Rng, n: usize) -> Vec<f32> {
+    (0..n * 57)
+        .map(|i| match i % 3 {
+            0 => (rng.next() + 1.0) * 275.0 - 50.0,
+            1 => rng.next() * 3.0,
+            _ => rng.next() * std::f32::consts::PI,
+        })
+        .collect()
+}
