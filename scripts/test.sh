@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 bead="$CARGO_TARGET_DIR/release/bead"
 
+echo "== cargo fmt, cargo clippy -D warnings (infer and ffi also deny unwrap/expect/panic/indexing)"
+cargo fmt --all -- --check
+cargo clippy --release --workspace --all-targets -- -D warnings
+
 echo "== cargo test (release, whole workspace)"
 cargo test --release --workspace
 

@@ -117,7 +117,7 @@ pub fn bench_model(
     allocations: &dyn Fn() -> u64,
 ) -> Result<BenchReport, BenchError> {
     let f = model.num_features();
-    let n = if f == 0 { 0 } else { events.len() / f };
+    let n = events.len().checked_div(f).unwrap_or(0);
     if n == 0 || n * f != events.len() {
         return Err(BenchError::NoEvents(f));
     }
@@ -178,38 +178,37 @@ pub fn bench_model(
         reference_batch: None,
     };
     #[cfg(feature = "tract")]
-    if options.reference {
-        if let Some(r) = model.reference() {
-            let mut state = r.state()?;
-            // tract takes microseconds per call: fewer repetitions.
-            let reps = (options.repetitions / 20).max(200);
-            let mut samples = Vec::with_capacity(reps);
-            let mut cycle = rows.iter().cycle();
-            let a0 = allocations();
-            let t0 = Instant::now();
-            for _ in 0..reps {
-                if let Some(row) = cycle.next() {
-                    let t = Instant::now();
-                    black_box(state.run(black_box(row), 1)?);
-                    samples.push(t.elapsed().as_nanos() as f64);
-                }
-            }
-            let total = t0.elapsed().as_secs_f64();
-            report.reference_single = Some(summarize(samples, reps, total, allocations() - a0));
-
-            let calls = (reps / bs).max(10);
-            let mut samples = Vec::with_capacity(calls);
-            let a0 = allocations();
-            let t0 = Instant::now();
-            for _ in 0..calls {
+    if options.reference
+        && let Some(r) = model.reference()
+    {
+        let mut state = r.state()?;
+        // tract takes microseconds per call: fewer repetitions.
+        let reps = (options.repetitions / 20).max(200);
+        let mut samples = Vec::with_capacity(reps);
+        let mut cycle = rows.iter().cycle();
+        let a0 = allocations();
+        let t0 = Instant::now();
+        for _ in 0..reps {
+            if let Some(row) = cycle.next() {
                 let t = Instant::now();
-                black_box(state.run(black_box(&batch_events), bs)?);
-                samples.push(t.elapsed().as_nanos() as f64 / bs as f64);
+                black_box(state.run(black_box(row), 1)?);
+                samples.push(t.elapsed().as_nanos() as f64);
             }
-            let total = t0.elapsed().as_secs_f64();
-            report.reference_batch =
-                Some(summarize(samples, calls * bs, total, allocations() - a0));
         }
+        let total = t0.elapsed().as_secs_f64();
+        report.reference_single = Some(summarize(samples, reps, total, allocations() - a0));
+
+        let calls = (reps / bs).max(10);
+        let mut samples = Vec::with_capacity(calls);
+        let a0 = allocations();
+        let t0 = Instant::now();
+        for _ in 0..calls {
+            let t = Instant::now();
+            black_box(state.run(black_box(&batch_events), bs)?);
+            samples.push(t.elapsed().as_nanos() as f64 / bs as f64);
+        }
+        let total = t0.elapsed().as_secs_f64();
+        report.reference_batch = Some(summarize(samples, calls * bs, total, allocations() - a0));
     }
     Ok(report)
 }

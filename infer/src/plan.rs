@@ -585,6 +585,9 @@ fn unary_op(op: &str) -> Option<UnaryOp> {
     })
 }
 
+/// One input of a Concat per event: its dims, and its buffer or constant values.
+type ConcatInput = (Vec<usize>, Option<Buf>, Option<Vec<f32>>);
+
 fn bin_op(op: &str) -> Option<BinOp> {
     Some(match op {
         "Add" => BinOp::Add,
@@ -1085,7 +1088,7 @@ impl Builder {
         if axis == 0 {
             return err("Concat on the batch axis");
         }
-        let per_event: Vec<(Vec<usize>, Option<Buf>, Option<Vec<f32>>)> = vals
+        let per_event: Vec<ConcatInput> = vals
             .into_iter()
             .map(|v| match v {
                 Val::Dyn { buf, dims } => Ok((dims, Some(buf), None)),
@@ -1165,7 +1168,7 @@ fn resolve_reshape(input: &[usize], shape: &[i64]) -> Result<Vec<usize>, Compile
     }
     let known = numel(&out);
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return err(format!("cannot Reshape {input:?} to {shape:?}"));
         }
         if let Some(x) = out.get_mut(i) {
@@ -1368,6 +1371,9 @@ fn sole_reader(steps: &[Step], id: usize) -> Option<usize> {
         .position(|s| s.inputs().iter().any(|i| i.off == id))
 }
 
+// Each loop looks at the current step, then rewrites `steps` mutably: a `while let` would
+// keep the pattern's borrow of `steps` alive across the body.
+#[allow(clippy::while_let_loop)]
 fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
     let gemvs: Vec<usize> = steps
         .iter()

@@ -2095,7 +2095,7 @@ mod tests {
             ..DataSpec::default()
         };
         let vocab = strs(&["a-src", "b-src", "c-src"]);
-        let t = load_events(&[p.clone()], &spec, Some(&vocab), true).unwrap();
+        let t = load_events(std::slice::from_ref(&p), &spec, Some(&vocab), true).unwrap();
         assert_eq!(t.row(2), &[-2.0, 12.0, 2.0]);
         assert_eq!(t.sources, vocab);
         assert_eq!(t.labels, vec![1; 4]);
@@ -2212,7 +2212,8 @@ mod tests {
             &[Col::F32("a", vec![1.0; 9000]), Col::F32("b", b)],
             3000,
         );
-        let e = load_events(&[p.clone()], &DataSpec::default(), None, false).unwrap_err();
+        let e =
+            load_events(std::slice::from_ref(&p), &DataSpec::default(), None, false).unwrap_err();
         assert!(
             matches!(&e, DataError::NonFinite { column, row: 5000, .. } if column == "b"),
             "{e}"
@@ -2338,7 +2339,7 @@ mod tests {
             file_labels: vec![("col.parquet".into(), "override".into())],
             ..DataSpec::default()
         };
-        let t = load_events(&[p3.clone()], &spec, None, true).unwrap();
+        let t = load_events(std::slice::from_ref(&p3), &spec, None, true).unwrap();
         assert_eq!(t.sources, strs(&["override"]));
         // passthrough `source` still holds the column's values
         assert_eq!(
@@ -2370,7 +2371,7 @@ mod tests {
             &p,
             "b,a,source,process,event_id\n1.5,2,s1,qcd,7\n-3e2, 4 ,s2,ttbar,8\n",
         );
-        let t = load_events(&[p.clone()], &DataSpec::default(), None, true).unwrap();
+        let t = load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true).unwrap();
         assert_eq!(t.feature_names, strs(&["b", "a"]));
         assert_eq!(t.features, vec![1.5, 2.0, -300.0, 4.0]);
         assert_eq!(t.sources, strs(&["s1", "s2"]));

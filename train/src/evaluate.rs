@@ -393,7 +393,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 })
                 .collect();
             crate::plots::roc_curves(
-                &dir.join(format!("roc_{head}.png")),
+                dir.join(format!("roc_{head}.png")),
                 &format!("ROC, score {head}"),
                 &curves,
             )
@@ -404,7 +404,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 .collect();
             series.extend(sigs.iter().map(|(n, s)| (n.clone(), s.clone(), true)));
             crate::plots::score_histograms(
-                &dir.join(format!("scores_{head}.png")),
+                dir.join(format!("scores_{head}.png")),
                 &format!("Score distributions, {head}"),
                 head,
                 &series,
@@ -457,7 +457,7 @@ fn latent_plot(
         })
         .collect();
     crate::plots::latent_pca(
-        &dir.join("latent_pca.png"),
+        dir.join("latent_pca.png"),
         "Latent means (PCA of background μ)",
         &bkg_pts,
         &sig_pts,

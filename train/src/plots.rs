@@ -393,7 +393,7 @@ impl Binning {
         Some(Binning { lo, hi, log })
     }
 
-    fn to_axis(&self, x: f64) -> f64 {
+    fn to_axis(self, x: f64) -> f64 {
         if self.log { x.log10() } else { x }
     }
 

@@ -295,10 +295,10 @@ pub fn roc_curve(background: &[f32], signal: &[f32], points: usize) -> Vec<(f64,
     if points < 4 {
         // Room for the extremes and at most one more: the zero-FPR efficiency.
         let mut out = vec![first];
-        if points == 3 {
-            if let Some(&p) = full[1..full.len() - 1].iter().rev().find(|p| p.0 == 0.0) {
-                out.push(p);
-            }
+        if points == 3
+            && let Some(&p) = full[1..full.len() - 1].iter().rev().find(|p| p.0 == 0.0)
+        {
+            out.push(p);
         }
         out.push(last);
         return out;

@@ -181,6 +181,9 @@ struct Batch {
     views: Option<(Tensor<2>, Tensor<2>)>,
 }
 
+// The batch is assembled from eight independent inputs; a struct for them would only be
+// unpacked again here.
+#[allow(clippy::too_many_arguments)]
 fn make_batch(
     table: &EventTable,
     pre: &Preprocessor,
@@ -300,7 +303,7 @@ fn evaluate_loss(
     weights: &Weights,
     device: &Device,
 ) -> LossTerms {
-    let mut rng = Rng::new(config.optim.seed ^ 0x5eed_0f_7a11d);
+    let mut rng = Rng::new(config.optim.seed ^ 0x005e_ed0f_7a11);
     let mut buf = (Vec::new(), Vec::new());
     let mut acc = LossTerms::default();
     let noise = (weights.ntxent > 0.0).then_some(config.loss.view_noise);

@@ -15,6 +15,10 @@
 //! take the fast path for `|x| < SIN_COS_FAST_BOUND` and call `std` beyond it (and for ±∞ and
 //! NaN), per element.
 
+// Polynomial and reduction constants are written with all the digits of their sources
+// (musl, Cephes), so that they can be checked against them.
+#![allow(clippy::excessive_precision)]
+
 /// `1.5 · 2⁵²`: adding it to a double of magnitude below 2⁵¹ rounds to an integer held in the
 /// low mantissa bits.
 pub(super) const TOINT: f64 = 6755399441055744.0;
@@ -25,7 +29,7 @@ pub(crate) const SIN_COS_FAST_BOUND: f32 = 4.0e8;
 
 // ---------------------------------------------------------------- sin, cos
 
-pub(super) const INV_PIO2: f64 = 6.36619772367581382433e-01;
+pub(super) const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
 /// First 25 bits of π/2.
 pub(super) const PIO2_1: f64 = 1.57079631090164184570e+00;
 /// π/2 − `PIO2_1`.
@@ -94,8 +98,8 @@ fn cos_fast(x: f32) -> f32 {
 
 #[inline(always)]
 fn needs_std_trig(x: f32) -> bool {
-    // Also true for NaN and ±∞.
-    !(x.abs() < SIN_COS_FAST_BOUND)
+    // Also true for NaN and ±∞ (a NaN compares as not-less).
+    x.abs().partial_cmp(&SIN_COS_FAST_BOUND) != Some(std::cmp::Ordering::Less)
 }
 
 /// `sin(x)`, within 1 ulp.

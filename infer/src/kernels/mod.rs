@@ -85,7 +85,11 @@ impl Kernel {
     #[allow(unsafe_code)]
     pub(crate) fn gemv(self, x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], relu: bool) -> bool {
         let np = b.len();
-        if np == 0 || np % LANES != 0 || y.len() != np || Some(w.len()) != x.len().checked_mul(np) {
+        if np == 0
+            || !np.is_multiple_of(LANES)
+            || y.len() != np
+            || Some(w.len()) != x.len().checked_mul(np)
+        {
             return false;
         }
         match self.0 {
@@ -355,8 +359,8 @@ mod tests {
                             want[j]
                         );
                     }
-                    for j in m..np {
-                        assert_eq!(got[j], 0.0, "padding lane");
+                    for (j, v) in got.iter().enumerate().take(np).skip(m) {
+                        assert_eq!(*v, 0.0, "padding lane {j}");
                     }
                 }
             }

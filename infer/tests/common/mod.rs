@@ -1,5 +1,10 @@
 //! Test models built with `bead_infer::onnx` builders, and a seeded generator.
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::too_many_arguments
+)]
 
 use bead_infer::ModelInfo;
 use bead_infer::onnx::{self, pb};
