@@ -290,3 +290,97 @@ fn float16_weights_stay_close_to_float32() {
     eprintln!("float16 weights: worst relative score change {worst:.2e} over {n} events");
     assert!(worst < 2e-2, "float16 changed a score by {worst}");
 }
+
+#[test]
+fn cli_pipeline_score_calibrate_evaluate() {
+    use bead_train::evaluate::{EvaluateOptions, calibrate, evaluate};
+    use bead_train::export::export_to_file;
+    let dir = tmpdir("pipeline");
+    train(&config(ModelKind::Vae, 2), &dir, &RunOptions::default()).unwrap();
+    let trained = TrainedModel::load(&dir).unwrap();
+    let onnx = dir.join("model.onnx");
+    let opts = ExportOptions {
+        score: ScoreHead::Cluster,
+        with_mu: false,
+        f16: false,
+    };
+    export_to_file(&trained, &opts, &onnx).unwrap();
+
+    // Calibration writes thresholds into the manifest and the exported file.
+    let (manifest, files) = calibrate(&dir, &[1e-2], None, &[]).unwrap();
+    assert_eq!(files, vec![onnx.clone()]);
+    let t = manifest.thresholds["cluster"][0].threshold;
+    let model = bead_infer::Model::load(&onnx).unwrap();
+    assert_eq!(model.info().threshold_for_fpr(1e-2), Some(t));
+
+    // `bead score`: one row per event in input order, CSV and Parquet agree with the runtime.
+    let input = vec![
+        root()
+            .join("data/sample/test/pythia-vincia.parquet")
+            .display()
+            .to_string(),
+    ];
+    let table = bead_train::scoring::load_for_model(&model, &input).unwrap();
+    let expected = bead_train::score_table(&model, &table, false).unwrap();
+    for ext in ["csv", "parquet"] {
+        let out = dir.join(format!("scores.{ext}"));
+        let n = bead_train::scoring::score_files(&onnx, &input, &out, false).unwrap();
+        assert_eq!(n, expected.len());
+        let spec = bead_train::data::DataSpec {
+            features: Some(vec!["score".into()]),
+            ..Default::default()
+        };
+        let back = bead_train::data::load_events(&[out.clone()], &spec, None, false).unwrap();
+        assert_eq!(
+            back.features, expected,
+            "{ext} scores differ or are out of order"
+        );
+        let ids = back.passthrough_column("event_id").expect("event_id kept");
+        let orig = table.passthrough_column("event_id").unwrap();
+        assert_eq!(ids.value_string(0), orig.value_string(0));
+        assert_eq!(ids.value_string(n - 1), orig.value_string(n - 1));
+    }
+
+    // Evaluating the ONNX file uses its calibrated threshold; the directory recalibrates on
+    // validation events and reports every head.
+    let opts = EvaluateOptions {
+        background: vec![
+            root()
+                .join("data/sample/test/*.parquet")
+                .display()
+                .to_string(),
+        ],
+        signal: vec![
+            root()
+                .join("data/sample/signals/*.parquet")
+                .display()
+                .to_string(),
+        ],
+        target_fpr: 1e-2,
+        plots: None,
+    };
+    let from_onnx = evaluate(&onnx, &opts).unwrap();
+    assert_eq!(from_onnx.heads.len(), 1);
+    assert_eq!(from_onnx.heads[0].threshold, t);
+    assert_eq!(from_onnx.heads[0].threshold_from, "metadata");
+    let from_dir = evaluate(&dir, &opts).unwrap();
+    assert_eq!(from_dir.heads.len(), 4);
+    let cluster = from_dir
+        .heads
+        .iter()
+        .find(|h| h.score == "cluster")
+        .unwrap();
+    assert_eq!(cluster.threshold, t);
+    assert_eq!(cluster.sources.len(), 3);
+    assert_eq!(cluster.signals.len(), 2);
+    // The signals are far from background: AUC well above 0.5 after two epochs already.
+    assert!(
+        cluster.signals.iter().all(|s| s.auc > 0.6),
+        "{:?}",
+        cluster.signals
+    );
+    // Uncalibrated FPR on an ONNX file is an error, not a silent default.
+    let mut bad = opts.clone();
+    bad.target_fpr = 1e-4;
+    assert!(evaluate(&onnx, &bad).is_err());
+}
