@@ -330,7 +330,8 @@ fn cli_pipeline_score_calibrate_evaluate() {
             features: Some(vec!["score".into()]),
             ..Default::default()
         };
-        let back = bead_train::data::load_events(&[out.clone()], &spec, None, false).unwrap();
+        let back =
+            bead_train::data::load_events(std::slice::from_ref(&out), &spec, None, false).unwrap();
         assert_eq!(
             back.features, expected,
             "{ext} scores differ or are out of order"
