@@ -223,12 +223,8 @@ pub fn burn_scores(
     let (mut u, mut mask) = (Vec::new(), Vec::new());
     for chunk in raw.chunks(CHUNK * f.max(1)) {
         let n = chunk.len() / f;
-        u.resize(n * m, 0.0);
-        mask.resize(n * m, 0.0);
-        for i in 0..n {
-            pre.transform(&chunk[i * f..(i + 1) * f], &mut u[i * m..(i + 1) * m]);
-            pre.mask(&chunk[i * f..(i + 1) * f], &mut mask[i * m..(i + 1) * m]);
-        }
+        let rows: Vec<u32> = (0..n as u32).collect();
+        pre.batch(chunk, &rows, &mut u, &mut mask);
         let x = Tensor::<2>::from_data(TensorData::new(u.clone(), [n, m]), device);
         let (mu, logvar) = model.encode(x.clone());
         let scores: Vec<f32> = match head {

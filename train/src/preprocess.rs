@@ -97,10 +97,11 @@ impl Preprocessor {
         let m = pre.num_inputs();
         let (mut sum, mut sq, mut count) = (vec![0f64; m], vec![0f64; m], vec![0f64; m]);
         let (mut u, mut mask) = (vec![0f32; m], vec![0f32; m]);
+        let sources = pre.input_sources();
         for &r in rows {
             let raw = &data[r as usize * f..(r as usize + 1) * f];
             pre.transform_unscaled(raw, &mut u);
-            pre.mask(raw, &mut mask);
+            pre.mask_with(raw, &sources, &mut mask);
             for j in 0..m {
                 if mask[j] > 0.0 {
                     let v = u[j] as f64;
@@ -176,11 +177,15 @@ impl Preprocessor {
 
     /// Per model input: 1 if it counts in the reconstruction loss, 0 if its object is padding.
     pub fn mask(&self, raw: &[f32], out: &mut [f32]) {
+        self.mask_with(raw, &self.input_sources(), out);
+    }
+
+    /// [`Self::mask`] with `sources = self.input_sources()` computed once by the caller.
+    fn mask_with(&self, raw: &[f32], sources: &[usize], out: &mut [f32]) {
         out.fill(1.0);
-        let sources = self.input_sources();
         for obj in &self.objects {
             if obj.iter().all(|&i| raw[i] == 0.0) {
-                for (o, s) in out.iter_mut().zip(&sources) {
+                for (o, s) in out.iter_mut().zip(sources) {
                     if obj.contains(s) {
                         *o = 0.0;
                     }
@@ -206,10 +211,11 @@ impl Preprocessor {
         let m = self.num_inputs();
         inputs.resize(rows.len() * m, 0.0);
         mask.resize(rows.len() * m, 0.0);
+        let sources = self.input_sources();
         for (b, &r) in rows.iter().enumerate() {
             let raw = &data[r as usize * f..(r as usize + 1) * f];
             self.transform(raw, &mut inputs[b * m..(b + 1) * m]);
-            self.mask(raw, &mut mask[b * m..(b + 1) * m]);
+            self.mask_with(raw, &sources, &mut mask[b * m..(b + 1) * m]);
         }
     }
 }
