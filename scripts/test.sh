@@ -31,6 +31,7 @@ python3 tests/onnx_runtime_check.py "$bead" data/sample/test/pythia-vincia.parqu
   "$out"/*.onnx runs/quickstart/model.onnx
 
 echo "== C and C++ API (CMake, CTest, valgrind)"
-cmake -S ffi -B build/ffi -DBEAD_TEST_MODEL="$PWD/runs/quickstart/model.onnx"
+cmake -S ffi -B build/ffi -DBEAD_TEST_MODEL="$PWD/runs/quickstart/model.onnx" \
+  -DBEAD_CARGO_TARGET_DIR="$CARGO_TARGET_DIR"
 cmake --build build/ffi -j2
 ctest --test-dir build/ffi --output-on-failure

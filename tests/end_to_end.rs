@@ -305,13 +305,36 @@ fn cli_pipeline_score_calibrate_evaluate() {
         f16: false,
     };
     export_to_file(&trained, &opts, &onnx).unwrap();
+    let half = dir.join("model_f16.onnx");
+    export_to_file(
+        &trained,
+        &ExportOptions {
+            f16: true,
+            ..opts.clone()
+        },
+        &half,
+    )
+    .unwrap();
+    // A float16 file carries no float32 thresholds.
+    let h = bead_infer::Model::load(&half).unwrap();
+    assert_eq!(h.info().threshold_for_fpr(1e-2), None);
 
-    // Calibration writes thresholds into the manifest and the exported file.
+    // Calibration writes thresholds into the manifest and the exported files, each file
+    // calibrated on its own scores.
     let (manifest, files) = calibrate(&dir, &[1e-2], None, &[]).unwrap();
-    assert_eq!(files, vec![onnx.clone()]);
+    assert_eq!(files, vec![onnx.clone(), half.clone()]);
     let t = manifest.thresholds["cluster"][0].threshold;
     let model = bead_infer::Model::load(&onnx).unwrap();
     assert_eq!(model.info().threshold_for_fpr(1e-2), Some(t));
+    let th = bead_infer::Model::load(&half)
+        .unwrap()
+        .info()
+        .threshold_for_fpr(1e-2)
+        .unwrap();
+    assert!(
+        (th - t).abs() <= 1e-2 * t.abs(),
+        "f16 threshold {th} far from f32 {t}"
+    );
 
     // `bead score`: one row per event in input order, CSV and Parquet agree with the runtime.
     let input = vec![

@@ -153,8 +153,8 @@ fn load(path: &CStr) -> Result<ModelHandle, String> {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_load(path: *const c_char, out: *mut *mut ModelHandle) -> c_int {
     guard("bead_model_load", || {
-        if out.is_null() {
-            return invalid("bead_model_load: `out` is null");
+        if out.is_null() || !out.is_aligned() {
+            return invalid("bead_model_load: `out` is null or misaligned");
         }
         // Safety: `out` is non-null and points to writable storage (caller contract).
         unsafe { out.write(ptr::null_mut()) };
@@ -297,8 +297,8 @@ pub unsafe extern "C" fn bead_model_threshold(
         let Some(m) = (unsafe { model_ref(model) }) else {
             return invalid("bead_model_threshold: `model` is null");
         };
-        if fpr.is_null() || threshold.is_null() {
-            return invalid("bead_model_threshold: `fpr` or `threshold` is null");
+        if fpr.is_null() || threshold.is_null() || !fpr.is_aligned() || !threshold.is_aligned() {
+            return invalid("bead_model_threshold: `fpr` or `threshold` is null or misaligned");
         }
         let Some(t) = m.model.info().thresholds.get(index) else {
             set_error(format_args!("no threshold number {index}"));
@@ -328,8 +328,8 @@ pub unsafe extern "C" fn bead_model_threshold_for_fpr(
         let Some(m) = (unsafe { model_ref(model) }) else {
             return invalid("bead_model_threshold_for_fpr: `model` is null");
         };
-        if out.is_null() {
-            return invalid("bead_model_threshold_for_fpr: `out` is null");
+        if out.is_null() || !out.is_aligned() {
+            return invalid("bead_model_threshold_for_fpr: `out` is null or misaligned");
         }
         match m.model.info().threshold_for_fpr(fpr) {
             Some(t) => {
@@ -357,8 +357,8 @@ pub unsafe extern "C" fn bead_session_new(
     out: *mut *mut SessionHandle,
 ) -> c_int {
     guard("bead_session_new", || {
-        if out.is_null() {
-            return invalid("bead_session_new: `out` is null");
+        if out.is_null() || !out.is_aligned() {
+            return invalid("bead_session_new: `out` is null or misaligned");
         }
         // Safety: non-null and writable (caller contract).
         unsafe { out.write(ptr::null_mut()) };
@@ -406,8 +406,8 @@ pub unsafe extern "C" fn bead_score(
         let Some(s) = (unsafe { session.as_mut() }) else {
             return invalid("bead_score: `session` is null");
         };
-        if out.is_null() {
-            return invalid("bead_score: `out` is null");
+        if out.is_null() || !out.is_aligned() {
+            return invalid("bead_score: `out` is null or misaligned");
         }
         // Safety: forwarded caller contract.
         let Some(event) = (unsafe { floats(event, len) }) else {

@@ -510,8 +510,19 @@ fn attr_float(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).map_or(default, |a| a.f)
 }
 
-/// Numpy broadcast of two shapes (right-aligned).
+/// Largest per-event tensor a broadcast may create (64 MiB of f32): a small crafted file could
+/// otherwise declare a broadcast of 2⁴⁰ elements and abort the host on allocation failure.
+const MAX_BROADCAST_ELEMENTS: usize = 1 << 24;
+
+/// Numpy broadcast of two shapes (right-aligned); `None` when incompatible or larger than
+/// [`MAX_BROADCAST_ELEMENTS`].
 fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let shape = broadcast_shapes_unbounded(a, b)?;
+    let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d))?;
+    (n <= MAX_BROADCAST_ELEMENTS).then_some(shape)
+}
+
+fn broadcast_shapes_unbounded(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let pad = |s: &[usize]| -> Vec<usize> {
         std::iter::repeat_n(1, r - s.len())
@@ -1658,6 +1669,9 @@ mod tests {
     fn broadcast_helpers() {
         assert_eq!(broadcast_shapes(&[3, 1], &[4]), Some(vec![3, 4]));
         assert_eq!(broadcast_shapes(&[3], &[4]), None);
+        // A crafted 2²⁰ × 2²⁰ broadcast is refused instead of aborting on allocation.
+        assert_eq!(broadcast_shapes(&[1 << 20, 1], &[1 << 20]), None);
+        assert_eq!(broadcast_shapes(&[usize::MAX, 1], &[2]), None);
         assert_eq!(broadcast_map(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
         assert_eq!(broadcast_map(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
         assert_eq!(broadcast_map(&[], &[2]), vec![0, 0]);

@@ -753,7 +753,7 @@ fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
             path: path.to_path_buf(),
         });
     }
-    groups.retain(|&g| g > 0);
+    // Empty row groups stay in the list: job `gi` reads row group `gi` of the file.
     Ok(FileInfo {
         path: path.to_path_buf(),
         format: Format::Parquet,
@@ -1185,6 +1185,9 @@ pub fn load_events(
         for (fi, f) in files.iter().enumerate() {
             let mut file_row = 0usize;
             for (gi, &rows) in f.groups.iter().enumerate() {
+                if rows == 0 {
+                    continue; // an empty row group (pyarrow writes them): nothing to read
+                }
                 let (a, b) = std::mem::take(&mut feat_rest).split_at_mut(rows * nf);
                 feat_rest = b;
                 let lab = if has_labels {
@@ -1943,6 +1946,25 @@ mod tests {
 
     /// Write a flat Parquet file; `group_rows` rows per row group.
     fn write_parquet(path: &Path, cols: &[Col<'_>], group_rows: usize) {
+        let rows = match &cols[0] {
+            Col::F32(_, v) => v.len(),
+            Col::F64(_, v) => v.len(),
+            Col::I64(_, v) => v.len(),
+            Col::Str(_, v) => v.len(),
+            Col::OptF32(_, v) => v.len(),
+        };
+        let mut bounds = Vec::new();
+        let mut start = 0;
+        while start < rows || (rows == 0 && start == 0) {
+            let end = (start + group_rows).min(rows);
+            bounds.push((start, end));
+            start = end.max(start + 1);
+        }
+        write_parquet_groups(path, cols, &bounds);
+    }
+
+    /// Row groups with the given `[start, end)` row ranges (an empty range: an empty group).
+    fn write_parquet_groups(path: &Path, cols: &[Col<'_>], bounds: &[(usize, usize)]) {
         let mut fields = String::new();
         for c in cols {
             let f = match c {
@@ -1955,19 +1977,10 @@ mod tests {
             fields.push_str(&f);
         }
         let schema = Arc::new(parse_message_type(&format!("message m {{ {fields} }}")).unwrap());
-        let rows = match &cols[0] {
-            Col::F32(_, v) => v.len(),
-            Col::F64(_, v) => v.len(),
-            Col::I64(_, v) => v.len(),
-            Col::Str(_, v) => v.len(),
-            Col::OptF32(_, v) => v.len(),
-        };
         let props = Arc::new(WriterProperties::builder().build());
         let file = File::create(path).unwrap();
         let mut w = SerializedFileWriter::new(file, schema, props).unwrap();
-        let mut start = 0;
-        while start < rows || (rows == 0 && start == 0) {
-            let end = (start + group_rows).min(rows);
+        for &(start, end) in bounds {
             let mut rg = w.next_row_group().unwrap();
             for c in cols {
                 let mut cw = rg.next_column().unwrap().unwrap();
@@ -2007,10 +2020,6 @@ mod tests {
                 cw.close().unwrap();
             }
             rg.close().unwrap();
-            if rows == 0 {
-                break;
-            }
-            start = end;
         }
         w.close().unwrap();
     }
@@ -2046,6 +2055,22 @@ mod tests {
             ],
             group_rows,
         );
+    }
+
+    #[test]
+    fn empty_row_groups_are_skipped_not_misread() {
+        let d = tmpdir("empty-groups");
+        let p = d.join("e.parquet");
+        let a: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        let s: Vec<&str> = vec!["x"; 10];
+        // Groups: [] [0..4) [] [4..10)
+        write_parquet_groups(
+            &p,
+            &[Col::F32("a", a.clone()), Col::Str("source", s)],
+            &[(0, 0), (0, 4), (4, 4), (4, 10)],
+        );
+        let t = load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true).unwrap();
+        assert_eq!(t.features, a);
     }
 
     #[test]

@@ -614,13 +614,19 @@ pub fn calibrate(
     }
     files.sort();
     for f in &files {
-        update_onnx_thresholds(f, &manifest)?;
+        calibrate_onnx_file(f, &manifest, &val, &fprs)?;
     }
     Ok((manifest, files))
 }
 
-/// Rewrite the `thresholds` of an exported model's metadata for its own score head.
-pub fn update_onnx_thresholds(path: &Path, manifest: &ModelManifest) -> Result<()> {
+/// Calibrate an exported file on its own scores (a float16 file differs slightly from the
+/// float32 graph the manifest's thresholds come from) and rewrite its metadata thresholds.
+fn calibrate_onnx_file(
+    path: &Path,
+    manifest: &ModelManifest,
+    val: &EventTable,
+    fprs: &[(f64, Option<f64>)],
+) -> Result<()> {
     use bead_infer::onnx;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut proto = onnx::decode_model(&bytes)
@@ -638,12 +644,19 @@ pub fn update_onnx_thresholds(path: &Path, manifest: &ModelManifest) -> Result<(
             path.display()
         )));
     }
-    let score = meta
-        .get("score")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let list = manifest.thresholds.get(&score).cloned().unwrap_or_default();
+    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())
+        .map_err(|e| Error::Infer(e.to_string()))?;
+    let scores = score_table(&model, val, false)?;
+    let list: Vec<Threshold> = fprs
+        .iter()
+        .filter_map(|(fpr, rate)| {
+            stats::threshold_for_fpr(&scores, *fpr).map(|t| Threshold {
+                fpr: *fpr,
+                threshold: t,
+                rate_hz: *rate,
+            })
+        })
+        .collect();
     meta["thresholds"] = serde_json::to_value(list)
         .map_err(|e| Error::Model(format!("cannot serialise thresholds: {e}")))?;
     entry.value = meta.to_string();

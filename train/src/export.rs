@@ -196,7 +196,17 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
         let zm = g.op("Sub", &[&z, &m], vec![]);
         let gz = g.op("Mul", &[&gate, &zm], vec![]);
         z = g.op("Add", &[&m, &gz], vec![]);
-        let lg = g.op("Log", &[&gate], vec![]);
+        // log σ(s) = min(s, 0) − log(1 + exp(−|s|)): finite for every s, unlike Log(Sigmoid(s)),
+        // which is −∞ once σ(s) underflows (s < −103), exactly for the most anomalous events.
+        let zero = g.scalar("zero", 0.0);
+        let lo = g.op("Min", &[&s, &zero], vec![]);
+        let a = g.op("Abs", &[&s], vec![]);
+        let na = g.op("Neg", &[&a], vec![]);
+        let e = g.op("Exp", &[&na], vec![]);
+        let one = g.scalar("one", 1.0);
+        let e1 = g.op("Add", &[&e, &one], vec![]);
+        let l = g.op("Log", &[&e1], vec![]);
+        let lg = g.op("Sub", &[&lo, &l], vec![]);
         logdets.push(g.reduce_sum(&lg, 1, false));
     }
     let mut total = logdets.first()?.clone();
@@ -415,11 +425,17 @@ fn mask_graph(g: &mut Graph, manifest: &ModelManifest) -> String {
 
 /// The `bead` metadata JSON (see `bead_infer::ModelInfo`).
 pub fn metadata(manifest: &ModelManifest, head: ScoreHead, opts: &ExportOptions) -> String {
-    let thresholds = manifest
-        .thresholds
-        .get(head.name())
-        .cloned()
-        .unwrap_or_default();
+    // Thresholds were calibrated on the float32 graph; a float16 file scores slightly
+    // differently, so it gets none until `bead calibrate` measures it on itself.
+    let thresholds = if opts.f16 {
+        Vec::new()
+    } else {
+        manifest
+            .thresholds
+            .get(head.name())
+            .cloned()
+            .unwrap_or_default()
+    };
     let mut outputs = vec!["score"];
     if opts.with_mu {
         outputs.push("mu");
