@@ -590,16 +590,7 @@ pub fn calibrate(
     for head in ScoreHead::available(&trained.manifest) {
         let model = runtime_model(&trained, head)?;
         let scores = score_table(&model, &val, false)?;
-        let list: Vec<Threshold> = fprs
-            .iter()
-            .filter_map(|(fpr, rate)| {
-                stats::threshold_for_fpr(&scores, *fpr).map(|t| Threshold {
-                    fpr: *fpr,
-                    threshold: t,
-                    rate_hz: *rate,
-                })
-            })
-            .collect();
+        let list = thresholds_from(&scores, &fprs);
         manifest.thresholds.insert(head.name().to_string(), list);
     }
     manifest.save(dir)?;
@@ -617,6 +608,19 @@ pub fn calibrate(
         calibrate_onnx_file(f, &manifest, &val, &fprs)?;
     }
     Ok((manifest, files))
+}
+
+/// A threshold for each target FPR (with its rate in Hz when calibrated by rate).
+fn thresholds_from(scores: &[f32], fprs: &[(f64, Option<f64>)]) -> Vec<Threshold> {
+    fprs.iter()
+        .filter_map(|(fpr, rate)| {
+            stats::threshold_for_fpr(scores, *fpr).map(|t| Threshold {
+                fpr: *fpr,
+                threshold: t,
+                rate_hz: *rate,
+            })
+        })
+        .collect()
 }
 
 /// Calibrate an exported file on its own scores (a float16 file differs slightly from the
@@ -647,16 +651,7 @@ fn calibrate_onnx_file(
     let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())
         .map_err(|e| Error::Infer(e.to_string()))?;
     let scores = score_table(&model, val, false)?;
-    let list: Vec<Threshold> = fprs
-        .iter()
-        .filter_map(|(fpr, rate)| {
-            stats::threshold_for_fpr(&scores, *fpr).map(|t| Threshold {
-                fpr: *fpr,
-                threshold: t,
-                rate_hz: *rate,
-            })
-        })
-        .collect();
+    let list = thresholds_from(&scores, fprs);
     meta["thresholds"] = serde_json::to_value(list)
         .map_err(|e| Error::Model(format!("cannot serialise thresholds: {e}")))?;
     entry.value = meta.to_string();

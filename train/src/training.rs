@@ -165,6 +165,7 @@ struct BatchLoss {
     terms: [Tensor<1>; 5],
 }
 
+#[derive(PartialEq)]
 struct Weights {
     beta: f64,
     supcon: f64,
@@ -527,7 +528,12 @@ pub fn train_prepared(
         // Model selection on the validation loss at the final loss weights, so that a
         // warm-up of β or λ does not make later epochs look worse.
         let final_w = weights_at(config, config.optim.epochs.saturating_sub(1));
-        let select = evaluate_loss(&valid, config, table, &pre, rows_for_val, &final_w, &plain);
+        // Once the schedules have reached their final values the two losses are the same.
+        let select = if final_w == w {
+            val.clone()
+        } else {
+            evaluate_loss(&valid, config, table, &pre, rows_for_val, &final_w, &plain)
+        };
         if select.total < state.best_validation {
             state.best_validation = select.total;
             state.best_epoch = epoch;
