@@ -171,7 +171,7 @@ impl Trainer {
         let device = Device::default().autodiff();
         device.seed(42);
         let mut rng = Rng::new(42);
-        let model = BeadVae::new(&config, INPUTS, &mut rng, &device);
+        let model = BeadVae::new(&config, INPUTS, 1, &mut rng, &device);
         let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
         let host = HostBatch::random(&mut rng, config.latent);
         let prebuilt = upload(&host, config.latent, &device);

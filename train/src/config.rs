@@ -39,6 +39,20 @@ impl ModelKind {
     }
 }
 
+/// The prior p(z) of the latent space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Prior {
+    /// One standard normal N(0, I) for every event (the usual VAE).
+    #[default]
+    Standard,
+    /// One learned diagonal Gaussian per training source; each event's KL term is taken to
+    /// its own source's component, so each source can occupy its own region of the latent
+    /// space. The exported `cluster` head then scores "outside every source".
+    PerSource,
+}
+
 /// A weight that may change with the epoch (β for KL, λ for the contrastive terms).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -95,6 +109,24 @@ impl Schedule {
     pub fn constant(value: f64) -> Self {
         Schedule::Constant { value }
     }
+
+    /// Loss weights are finite and never negative (a negative β or λ would reward the
+    /// term it weighs); `name` is the config key, for the error message.
+    pub fn check(&self, name: &str) -> Result<()> {
+        let values: Vec<(&str, f64)> = match *self {
+            Schedule::Constant { value } => vec![("value", value)],
+            Schedule::Linear { start, end, .. } => vec![("start", start), ("end", end)],
+            Schedule::Step { start, factor, .. } => vec![("start", start), ("factor", factor)],
+        };
+        for (field, v) in values {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Config(format!(
+                    "{name}.{field} must be a finite number ≥ 0, got {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the events come from and how they are labelled.
@@ -113,6 +145,9 @@ pub struct DataConfig {
     pub file_labels: std::collections::BTreeMap<String, String>,
     /// Fraction of events kept for validation (seeded split).
     pub validation_fraction: f64,
+    /// Train only on events of these sources (empty: every source in the files). The model
+    /// then knows only these sources (`bead robustness` leaves one out this way).
+    pub sources: Vec<String>,
 }
 
 impl Default for DataConfig {
@@ -124,6 +159,7 @@ impl Default for DataConfig {
             weight_column: None,
             file_labels: Default::default(),
             validation_fraction: 0.2,
+            sources: Vec::new(),
         }
     }
 }
@@ -173,6 +209,12 @@ pub struct ModelConfig {
     pub householder: usize,
     /// Hidden width of each MADE in the IAF.
     pub iaf_hidden: usize,
+    /// Latent prior: `standard` or `per_source`.
+    pub prior: Prior,
+    /// Widths of the contrastive projection head g (an MLP after the contrast vector, used
+    /// only by SupCon and NT-Xent and never exported, as in SimCLR). Empty: the contrastive
+    /// terms act on the latent vector itself.
+    pub projection: Vec<usize>,
 }
 
 impl Default for ModelConfig {
@@ -184,6 +226,8 @@ impl Default for ModelConfig {
             flows: 6,
             householder: 4,
             iaf_hidden: 32,
+            prior: Prior::Standard,
+            projection: Vec::new(),
         }
     }
 }
@@ -216,6 +260,10 @@ pub struct LossConfig {
     pub view_noise: f64,
     /// Latent vector used by the contrastive terms.
     pub contrast_on: ContrastOn,
+    /// λ of the domain-invariance penalty: the batch distance correlation between μ and the
+    /// source label (0 turns it off). It pushes the latent distribution, and so every score
+    /// head, to be the same for every training source.
+    pub invariance: Schedule,
 }
 
 impl Default for LossConfig {
@@ -237,6 +285,7 @@ impl Default for LossConfig {
             ntxent_temperature: 0.5,
             view_noise: 0.1,
             contrast_on: ContrastOn::Mu,
+            invariance: Schedule::constant(0.0),
         }
     }
 }
@@ -327,8 +376,30 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.data.validation_fraction) {
             return bad("data.validation_fraction must be in [0, 1)".into());
         }
-        if self.loss.temperature <= 0.0 || self.loss.ntxent_temperature <= 0.0 {
-            return bad("contrastive temperatures must be positive".into());
+        for (name, t) in [
+            ("loss.temperature", self.loss.temperature),
+            ("loss.ntxent_temperature", self.loss.ntxent_temperature),
+        ] {
+            if !(t.is_finite() && t > 0.0) {
+                return bad(format!("{name} must be a positive number, got {t}"));
+            }
+        }
+        if !(self.loss.view_noise.is_finite() && self.loss.view_noise >= 0.0) {
+            return bad(format!(
+                "loss.view_noise must be ≥ 0, got {}",
+                self.loss.view_noise
+            ));
+        }
+        for (name, schedule) in [
+            ("loss.beta", &self.loss.beta),
+            ("loss.supcon", &self.loss.supcon),
+            ("loss.ntxent", &self.loss.ntxent),
+            ("loss.invariance", &self.loss.invariance),
+        ] {
+            schedule.check(name)?;
+        }
+        if self.model.projection.contains(&0) {
+            return bad("model.projection widths must be positive".into());
         }
         if self.optim.learning_rate <= 0.0 {
             return bad("optim.learning_rate must be positive".into());
@@ -337,8 +408,12 @@ impl TrainConfig {
     }
 
     /// A stable hash of the configuration (FNV-1a 64 over its JSON), stored in the model.
+    /// The output directory is not part of it: the same training written to `dir`, `dir/`
+    /// or an absolute path is the same model.
     pub fn hash(&self) -> String {
-        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut without_out = self.clone();
+        without_out.out = None;
+        let json = serde_json::to_string(&without_out).unwrap_or_default();
         format!("{:016x}", fnv1a64(json.as_bytes()))
     }
 }
@@ -371,6 +446,8 @@ source_column = "source"
 # weight_column = "weight"
 # Fraction of events held out for validation (seeded split).
 validation_fraction = 0.2
+# Train only on these sources (labels); [] = every source found in the files.
+sources = []
 # Per-file labels, overriding the source column: "path/or/glob*.parquet" = "label"
 [data.file_labels]
 
@@ -393,6 +470,10 @@ flows = 6
 householder = 4
 # hidden width of each MADE (IAF)
 iaf_hidden = 32
+# latent prior: "standard" (N(0, I)) or "per_source" (one learned Gaussian per source)
+prior = "standard"
+# widths of the contrastive projection head g (not exported); [] = contrast on the latent
+projection = []
 
 [loss]
 # beta weighs KL and flow log-det terms; schedules: constant, linear, step
@@ -405,8 +486,10 @@ temperature = 0.07
 ntxent = { kind = "constant", value = 0.0 }
 ntxent_temperature = 0.5
 view_noise = 0.1
-# latent vector the contrastive terms see: "mu" or "zk"
+# latent vector the contrastive terms see: "mu" or "zk" (z_K = flow(mu), the same for both terms)
 contrast_on = "mu"
+# domain-invariance penalty: distance correlation between mu and the source label (0 = off)
+invariance = { kind = "constant", value = 0.0 }
 
 [optim]
 epochs = 30
@@ -452,5 +535,53 @@ mod tests {
         assert_eq!(parsed, expected);
         let err = toml::from_str::<TrainConfig>("[model]\nlatnet = 3\n").unwrap_err();
         assert!(err.to_string().contains("latnet"), "{err}");
+    }
+
+    #[test]
+    fn negative_or_non_finite_loss_weights_are_refused() {
+        let cases: [(&str, fn(&mut TrainConfig)); 6] = [
+            ("loss.beta.end", |c| {
+                c.loss.beta = Schedule::Linear {
+                    start: 0.0,
+                    end: -1e-3,
+                    epochs: 3,
+                }
+            }),
+            ("loss.supcon.value", |c| {
+                c.loss.supcon = Schedule::constant(-0.1)
+            }),
+            ("loss.ntxent.start", |c| {
+                c.loss.ntxent = Schedule::Step {
+                    start: f64::NAN,
+                    factor: 1.0,
+                    every: 1,
+                }
+            }),
+            ("loss.invariance.value", |c| {
+                c.loss.invariance = Schedule::constant(f64::INFINITY)
+            }),
+            ("loss.temperature", |c| c.loss.temperature = -0.07),
+            ("loss.ntxent_temperature", |c| {
+                c.loss.ntxent_temperature = 0.0
+            }),
+        ];
+        for (key, edit) in cases {
+            let mut c = TrainConfig::default();
+            edit(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+        }
+        assert!(TrainConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn hash_ignores_the_output_directory() {
+        let mut a = TrainConfig::default();
+        a.out = Some("runs/x".into());
+        let mut b = a.clone();
+        b.out = Some("/abs/runs/x/".into());
+        assert_eq!(a.hash(), b.hash());
+        b.optim.seed += 1;
+        assert_ne!(a.hash(), b.hash());
     }
 }

@@ -41,6 +41,7 @@ pub mod rng;
 pub mod scoring;
 pub mod stats;
 pub mod training;
+pub mod weighted;
 
 pub use config::{ModelKind, Schedule, TrainConfig};
 pub use error::{Error, Result};

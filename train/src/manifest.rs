@@ -97,6 +97,7 @@ impl ModelManifest {
         BeadVae::new(
             &self.config.model,
             self.preprocessing.num_inputs(),
+            self.sources.len(),
             &mut rng,
             device,
         )

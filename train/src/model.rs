@@ -10,7 +10,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, relu, sigmoid, softplus};
 
-use crate::config::{ModelConfig, ModelKind};
+use crate::config::{ModelConfig, ModelKind, Prior};
 use crate::rng::Rng;
 
 /// Dense layers with ReLU between them (and after the last one when `relu_last`).
@@ -252,6 +252,38 @@ pub struct BeadVae {
     pub sylvester: Vec<SylvesterFlow>,
     /// IAF steps (iaf_vae).
     pub iaf: Vec<IafStep>,
+    /// Contrastive projection head g (training only, never exported).
+    pub projection: Option<Mlp>,
+    /// Per-source Gaussian prior components (`prior = "per_source"`).
+    pub prior: Option<SourcePrior>,
+}
+
+/// One learned diagonal Gaussian N(m_s, diag e^{v_s}) per training source.
+#[derive(Module, Debug)]
+pub struct SourcePrior {
+    /// Component means m [S, D].
+    pub mean: Param<Tensor<2>>,
+    /// Component log-variances v [S, D].
+    pub logvar: Param<Tensor<2>>,
+}
+
+impl SourcePrior {
+    /// The component of each event's source: (means, log-variances), each [B, D].
+    pub fn for_labels(&self, labels: &[u32], device: &Device) -> (Tensor<2>, Tensor<2>) {
+        let [s, _] = self.mean.dims();
+        let b = labels.len();
+        let mut onehot = vec![0f32; b * s];
+        for (i, &l) in labels.iter().enumerate() {
+            if (l as usize) < s {
+                onehot[i * s + l as usize] = 1.0;
+            }
+        }
+        let onehot = const_tensor(onehot, [b, s], device);
+        (
+            onehot.clone().matmul(self.mean.val()),
+            onehot.matmul(self.logvar.val()),
+        )
+    }
 }
 
 /// Everything one forward pass produces.
@@ -272,9 +304,17 @@ pub struct Forward {
 }
 
 impl BeadVae {
-    /// Build an untrained model for `inputs` model inputs; every parameter is drawn from
-    /// `rng`, so the same seed gives the same model.
-    pub fn new(config: &ModelConfig, inputs: usize, rng: &mut Rng, device: &Device) -> Self {
+    /// Build an untrained model for `inputs` model inputs and `sources` training sources;
+    /// every parameter is drawn from `rng`, so the same seed gives the same model. The
+    /// projection head and the per-source prior are drawn last, so that models without them
+    /// are unchanged by their existence.
+    pub fn new(
+        config: &ModelConfig,
+        inputs: usize,
+        sources: usize,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Self {
         let mut widths = vec![inputs];
         widths.extend(&config.hidden);
         let last = *widths.last().unwrap_or(&inputs);
@@ -334,6 +374,21 @@ impl BeadVae {
                 }
             }
         }
+        let projection = (!config.projection.is_empty()).then(|| {
+            let mut widths = vec![d];
+            widths.extend(&config.projection);
+            Mlp::new(&widths, rng, device)
+        });
+        let prior = (config.prior == Prior::PerSource).then(|| SourcePrior {
+            // Small random means so that the components start apart; they move to where
+            // their source's events are.
+            mean: normal_param([sources.max(1), d], 0.1, rng, device),
+            logvar: Param::from_tensor(const_tensor(
+                vec![0.0; sources.max(1) * d],
+                [sources.max(1), d],
+                device,
+            )),
+        });
         Self {
             encoder,
             mu,
@@ -342,6 +397,16 @@ impl BeadVae {
             planar,
             sylvester,
             iaf,
+            projection,
+            prior,
+        }
+    }
+
+    /// The projection head g applied to a contrast vector (identity without a head).
+    pub fn project(&self, c: Tensor<2>) -> Tensor<2> {
+        match &self.projection {
+            Some(g) => g.forward(c, false),
+            None => c,
         }
     }
 
@@ -465,7 +530,7 @@ mod tests {
                 ..ModelConfig::default()
             };
             let mut rng = Rng::new(11);
-            let mut model = BeadVae::new(&config, 6, &mut rng, &device);
+            let mut model = BeadVae::new(&config, 6, 1, &mut rng, &device);
             // Larger random flow parameters than at initialisation, so that the test sees
             // flows far from the identity.
             for f in &mut model.planar {

@@ -11,7 +11,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ContrastOn, TrainConfig};
-use crate::data::{self, DataSpec, EventTable};
+use crate::data::{self, Column, DataSpec, EventTable};
 use crate::error::{Error, Result};
 use crate::latent::source_stats;
 use crate::loss;
@@ -35,6 +35,9 @@ pub struct LossTerms {
     pub supcon: f64,
     /// NT-Xent.
     pub ntxent: f64,
+    /// Domain-invariance penalty (distance correlation of μ and source).
+    #[serde(default)]
+    pub invariance: f64,
 }
 
 impl LossTerms {
@@ -45,6 +48,7 @@ impl LossTerms {
         self.flow += other.flow * w;
         self.supcon += other.supcon * w;
         self.ntxent += other.ntxent * w;
+        self.invariance += other.invariance * w;
     }
 }
 
@@ -139,7 +143,10 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
         ));
     }
     let files = data::expand_inputs(&config.data.train)?;
-    let table = data::load_events(&files, &data_spec(config), None, true)?;
+    let mut table = data::load_events(&files, &data_spec(config), None, true)?;
+    if !config.data.sources.is_empty() {
+        table = retain_sources(table, &config.data.sources)?;
+    }
     let (train_rows, val_rows) = data::split_indices(
         table.len(),
         config.data.validation_fraction,
@@ -159,10 +166,67 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
     })
 }
 
+/// Keep only the events of the sources `keep`; the vocabulary becomes `keep` in the order
+/// given, and labels are renumbered. A name not found in the data is an error.
+pub fn retain_sources(table: EventTable, keep: &[String]) -> Result<EventTable> {
+    let mut remap = vec![u32::MAX; table.sources.len()];
+    for (new, name) in keep.iter().enumerate() {
+        let old = table
+            .sources
+            .iter()
+            .position(|s| s == name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "data.sources: no events of source `{name}` in the training files (found: {})",
+                    table.sources.join(", ")
+                ))
+            })?;
+        remap[old] = new as u32;
+    }
+    let f = table.num_features();
+    let rows: Vec<usize> = (0..table.len())
+        .filter(|&i| remap[table.labels[i] as usize] != u32::MAX)
+        .collect();
+    let mut features = Vec::with_capacity(rows.len() * f);
+    for &i in &rows {
+        features.extend_from_slice(table.row(i));
+    }
+    let labels = rows
+        .iter()
+        .map(|&i| remap[table.labels[i] as usize])
+        .collect();
+    let weights = table
+        .weights
+        .as_ref()
+        .map(|w| rows.iter().map(|&i| w[i]).collect());
+    let passthrough = table
+        .passthrough
+        .iter()
+        .map(|(name, col)| {
+            let col = match col {
+                Column::Str(v) => Column::Str(rows.iter().map(|&i| v[i].clone()).collect()),
+                Column::I64(v) => Column::I64(rows.iter().map(|&i| v[i]).collect()),
+                Column::F64(v) => Column::F64(rows.iter().map(|&i| v[i]).collect()),
+            };
+            (name.clone(), col)
+        })
+        .collect();
+    Ok(EventTable {
+        feature_names: table.feature_names,
+        features,
+        labels,
+        sources: keep.to_vec(),
+        weights,
+        passthrough,
+        // Row counts per file no longer describe the kept rows.
+        file_rows: Vec::new(),
+    })
+}
+
 /// The per-batch loss, with every term kept for logging.
 struct BatchLoss {
     total: Tensor<1>,
-    terms: [Tensor<1>; 5],
+    terms: [Tensor<1>; 6],
 }
 
 #[derive(PartialEq)]
@@ -170,6 +234,7 @@ struct Weights {
     beta: f64,
     supcon: f64,
     ntxent: f64,
+    invariance: f64,
 }
 
 /// Everything one step needs, gathered on the CPU.
@@ -177,6 +242,8 @@ struct Batch {
     x: Tensor<2>,
     mask: Tensor<2>,
     labels: Vec<u32>,
+    /// Event weights normalised to mean 1 over the training set (host copy for SupCon).
+    host_weights: Vec<f32>,
     weights: Tensor<1>,
     eps: Tensor<2>,
     views: Option<(Tensor<2>, Tensor<2>)>,
@@ -189,6 +256,7 @@ fn make_batch(
     table: &EventTable,
     pre: &Preprocessor,
     rows: &[u32],
+    weight_scale: f32,
     latent: usize,
     view_noise: Option<f64>,
     rng: &mut Rng,
@@ -201,17 +269,16 @@ fn make_batch(
     let x = Tensor::<2>::from_data(TensorData::new(buf.0.clone(), [b, m]), device);
     let mask = Tensor::<2>::from_data(TensorData::new(buf.1.clone(), [b, m]), device);
     let labels: Vec<u32> = rows.iter().map(|&r| table.labels[r as usize]).collect();
-    let w: Vec<f32> = match &table.weights {
-        Some(ws) => {
-            let raw: Vec<f32> = rows.iter().map(|&r| ws[r as usize]).collect();
-            let mean = raw.iter().sum::<f32>() / b as f32;
-            raw.iter()
-                .map(|v| v / mean.max(f32::MIN_POSITIVE))
-                .collect()
-        }
+    // Scaled by the mean weight of the whole training split (not of the batch, whose sum
+    // can be ≤ 0 when some weights are negative).
+    let host_weights: Vec<f32> = match &table.weights {
+        Some(ws) => rows
+            .iter()
+            .map(|&r| ws[r as usize] * weight_scale)
+            .collect(),
         None => vec![1.0; b],
     };
-    let weights = Tensor::<1>::from_data(TensorData::new(w, [b]), device);
+    let weights = Tensor::<1>::from_data(TensorData::new(host_weights.clone(), [b]), device);
     let mut eps = vec![0f32; b * latent];
     rng.fill_normal(&mut eps);
     let eps = Tensor::<2>::from_data(TensorData::new(eps, [b, latent]), device);
@@ -230,37 +297,83 @@ fn make_batch(
         x,
         mask,
         labels,
+        host_weights,
         weights,
         eps,
         views,
     }
 }
 
+/// 1 / (mean training weight), so that weighted loss terms keep the scale of unweighted ones.
+/// A training split whose total weight is ≤ 0 cannot be trained on: the error names the
+/// sources and their totals.
+fn weight_scale(table: &EventTable, rows: &[u32]) -> Result<f32> {
+    let Some(ws) = &table.weights else {
+        return Ok(1.0);
+    };
+    let mut per_source = vec![0f64; table.sources.len().max(1)];
+    let mut total = 0f64;
+    for &r in rows {
+        let w = ws[r as usize] as f64;
+        total += w;
+        if let Some(l) = table.labels.get(r as usize)
+            && let Some(t) = per_source.get_mut(*l as usize)
+        {
+            *t += w;
+        }
+    }
+    if total <= 0.0 || !total.is_finite() {
+        let detail: Vec<String> = table
+            .sources
+            .iter()
+            .zip(&per_source)
+            .map(|(s, t)| format!("{s}: {t}"))
+            .collect();
+        return Err(Error::Config(format!(
+            "the training split's total event weight is {total} (≤ 0): it cannot define a \
+             loss. Per source: {}. Check the weight column or train without weights",
+            detail.join(", ")
+        )));
+    }
+    Ok((rows.len() as f64 / total) as f32)
+}
+
 fn batch_loss(model: &BeadVae, config: &TrainConfig, batch: Batch, w: &Weights) -> BatchLoss {
     let has_flow = config.model.kind.has_flow();
     let f = model.forward(batch.x.clone(), Some(batch.eps));
+    let device = f.mu.device();
     let weights = batch.weights;
     let recon = (loss::masked_mse(f.recon, batch.x, batch.mask) * weights.clone()).mean();
-    let kl = if has_flow {
-        loss::kl_flow_sample(f.mu.clone(), f.logvar, f.z0, f.zk.clone())
-    } else {
-        loss::kl_normal(f.mu.clone(), f.logvar)
+    let prior = model
+        .prior
+        .as_ref()
+        .map(|p| p.for_labels(&batch.labels, &device));
+    let kl = match (has_flow, prior) {
+        (true, Some((m, v))) => {
+            loss::kl_flow_sample_to(f.mu.clone(), f.logvar, f.z0, f.zk.clone(), m, v)
+        }
+        (true, None) => loss::kl_flow_sample(f.mu.clone(), f.logvar, f.z0, f.zk.clone()),
+        (false, Some((m, v))) => loss::kl_to_gaussian(f.mu.clone(), f.logvar, m, v),
+        (false, None) => loss::kl_normal(f.mu.clone(), f.logvar),
     };
     let kl = (kl * weights.clone()).mean();
     let flow = (loss::flow_term(f.logdet) * weights).mean();
+    // The vector both contrastive terms see: μ, or z_K = flow(μ) (deterministic, the same
+    // for SupCon and NT-Xent), then the projection head g when there is one.
     let contrast = |mu: Tensor<2>| -> Tensor<2> {
-        match config.loss.contrast_on {
+        let c = match config.loss.contrast_on {
             ContrastOn::Mu => mu,
             ContrastOn::Zk => model.flow(mu).0,
-        }
-    };
-    let device = f.mu.device();
-    let supcon = if w.supcon > 0.0 {
-        let z = match config.loss.contrast_on {
-            ContrastOn::Mu => f.mu.clone(),
-            ContrastOn::Zk => f.zk,
         };
-        loss::supcon(z, &batch.labels, config.loss.temperature)
+        model.project(c)
+    };
+    let supcon = if w.supcon > 0.0 {
+        loss::supcon_weighted(
+            contrast(f.mu.clone()),
+            &batch.labels,
+            Some(&batch.host_weights),
+            config.loss.temperature,
+        )
     } else {
         Tensor::zeros([1], &device)
     };
@@ -272,13 +385,19 @@ fn batch_loss(model: &BeadVae, config: &TrainConfig, batch: Batch, w: &Weights) 
         }
         _ => Tensor::zeros([1], &device),
     };
+    let invariance = if w.invariance > 0.0 {
+        loss::distance_correlation(f.mu.clone(), &batch.labels)
+    } else {
+        Tensor::zeros([1], &device)
+    };
     let total = recon.clone()
         + (kl.clone() + flow.clone()) * w.beta
         + supcon.clone() * w.supcon
-        + ntxent.clone() * w.ntxent;
+        + ntxent.clone() * w.ntxent
+        + invariance.clone() * w.invariance;
     BatchLoss {
         total,
-        terms: [recon, kl, flow, supcon, ntxent],
+        terms: [recon, kl, flow, supcon, ntxent, invariance],
     }
 }
 
@@ -291,6 +410,7 @@ fn read_terms(l: &BatchLoss) -> LossTerms {
         flow: one(&l.terms[2]),
         supcon: one(&l.terms[3]),
         ntxent: one(&l.terms[4]),
+        invariance: one(&l.terms[5]),
     }
 }
 
@@ -301,6 +421,7 @@ fn evaluate_loss(
     table: &EventTable,
     pre: &Preprocessor,
     rows: &[u32],
+    weight_scale: f32,
     weights: &Weights,
     device: &Device,
 ) -> LossTerms {
@@ -314,6 +435,7 @@ fn evaluate_loss(
             table,
             pre,
             chunk,
+            weight_scale,
             config.model.latent,
             noise,
             &mut rng,
@@ -338,6 +460,7 @@ fn weights_at(config: &TrainConfig, epoch: usize) -> Weights {
         beta: config.loss.beta.at(epoch),
         supcon: config.loss.supcon.at(epoch),
         ntxent: config.loss.ntxent.at(epoch),
+        invariance: config.loss.invariance.at(epoch),
     }
 }
 
@@ -372,10 +495,17 @@ pub fn train_prepared(
         &table.features,
         train_rows,
     )?;
+    let scale = weight_scale(table, train_rows)?;
     let plain = Device::default();
     let device = plain.clone().autodiff();
     let mut init_rng = Rng::new(config.optim.seed);
-    let mut model = BeadVae::new(&config.model, pre.num_inputs(), &mut init_rng, &device);
+    let mut model = BeadVae::new(
+        &config.model,
+        pre.num_inputs(),
+        table.sources.len(),
+        &mut init_rng,
+        &device,
+    );
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.optim.weight_decay as f32)
         .init();
@@ -456,6 +586,7 @@ pub fn train_prepared(
                 table,
                 &pre,
                 chunk,
+                scale,
                 config.model.latent,
                 noise,
                 &mut rng,
@@ -491,7 +622,7 @@ pub fn train_prepared(
         } else {
             val_rows
         };
-        let val = evaluate_loss(&valid, config, table, &pre, rows_for_val, &w, &plain);
+        let val = evaluate_loss(&valid, config, table, &pre, rows_for_val, scale, &w, &plain);
         let metrics = EpochMetrics {
             epoch,
             train: train_terms,
@@ -532,7 +663,16 @@ pub fn train_prepared(
         let select = if final_w == w {
             val.clone()
         } else {
-            evaluate_loss(&valid, config, table, &pre, rows_for_val, &final_w, &plain)
+            evaluate_loss(
+                &valid,
+                config,
+                table,
+                &pre,
+                rows_for_val,
+                scale,
+                &final_w,
+                &plain,
+            )
         };
         if select.total < state.best_validation {
             state.best_validation = select.total;
@@ -580,9 +720,15 @@ pub fn train_prepared(
         Some(m) => m,
         None => {
             let wpath = out.join(WEIGHTS_FILE);
-            BeadVae::new(&config.model, pre.num_inputs(), &mut Rng::new(0), &plain)
-                .try_load_file(&wpath)
-                .map_err(|e| Error::Model(format!("{}: {e}", wpath.display())))?
+            BeadVae::new(
+                &config.model,
+                pre.num_inputs(),
+                table.sources.len(),
+                &mut Rng::new(0),
+                &plain,
+            )
+            .try_load_file(&wpath)
+            .map_err(|e| Error::Model(format!("{}: {e}", wpath.display())))?
         }
     };
     let latent_stats = source_stats(&best, table, &pre, train_rows, &plain);
