@@ -37,6 +37,7 @@ pub mod manifest;
 pub mod model;
 pub mod plots;
 pub mod preprocess;
+pub mod robustness;
 pub mod rng;
 pub mod scoring;
 pub mod stats;

@@ -171,56 +171,62 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
 pub fn retain_sources(table: EventTable, keep: &[String]) -> Result<EventTable> {
     let mut remap = vec![u32::MAX; table.sources.len()];
     for (new, name) in keep.iter().enumerate() {
-        let old = table
-            .sources
-            .iter()
-            .position(|s| s == name)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "data.sources: no events of source `{name}` in the training files (found: {})",
-                    table.sources.join(", ")
-                ))
-            })?;
+        let old = table.sources.iter().position(|s| s == name).ok_or_else(|| {
+            Error::Config(format!(
+                "data.sources: no events of source `{name}` in the training files (found: {})",
+                table.sources.join(", ")
+            ))
+        })?;
         remap[old] = new as u32;
     }
-    let f = table.num_features();
-    let rows: Vec<usize> = (0..table.len())
-        .filter(|&i| remap[table.labels[i] as usize] != u32::MAX)
+    let rows: Vec<u32> = (0..table.len() as u32)
+        .filter(|&i| remap[table.labels[i as usize] as usize] != u32::MAX)
         .collect();
-    let mut features = Vec::with_capacity(rows.len() * f);
-    for &i in &rows {
-        features.extend_from_slice(table.row(i));
+    let mut kept = select_rows(&table, &rows);
+    for l in &mut kept.labels {
+        *l = remap[*l as usize];
     }
-    let labels = rows
-        .iter()
-        .map(|&i| remap[table.labels[i] as usize])
-        .collect();
-    let weights = table
-        .weights
-        .as_ref()
-        .map(|w| rows.iter().map(|&i| w[i]).collect());
+    kept.sources = keep.to_vec();
+    Ok(kept)
+}
+
+/// A new table with the rows `rows` of `table`, in that order (features, labels, weights and
+/// passthrough columns).
+pub fn select_rows(table: &EventTable, rows: &[u32]) -> EventTable {
+    let mut features = Vec::with_capacity(rows.len() * table.num_features());
+    for &i in rows {
+        features.extend_from_slice(table.row(i as usize));
+    }
+    let pick = |i: &u32| *i as usize;
     let passthrough = table
         .passthrough
         .iter()
         .map(|(name, col)| {
             let col = match col {
-                Column::Str(v) => Column::Str(rows.iter().map(|&i| v[i].clone()).collect()),
-                Column::I64(v) => Column::I64(rows.iter().map(|&i| v[i]).collect()),
-                Column::F64(v) => Column::F64(rows.iter().map(|&i| v[i]).collect()),
+                Column::Str(v) => Column::Str(rows.iter().map(|i| v[pick(i)].clone()).collect()),
+                Column::I64(v) => Column::I64(rows.iter().map(|i| v[pick(i)]).collect()),
+                Column::F64(v) => Column::F64(rows.iter().map(|i| v[pick(i)]).collect()),
             };
             (name.clone(), col)
         })
         .collect();
-    Ok(EventTable {
-        feature_names: table.feature_names,
+    EventTable {
+        feature_names: table.feature_names.clone(),
         features,
-        labels,
-        sources: keep.to_vec(),
-        weights,
+        labels: if table.labels.is_empty() {
+            Vec::new()
+        } else {
+            rows.iter().map(|i| table.labels[pick(i)]).collect()
+        },
+        sources: table.sources.clone(),
+        weights: table
+            .weights
+            .as_ref()
+            .map(|w| rows.iter().map(|i| w[pick(i)]).collect()),
         passthrough,
-        // Row counts per file no longer describe the kept rows.
+        // Row counts per file no longer describe the selected rows.
         file_rows: Vec::new(),
-    })
+    }
 }
 
 /// The per-batch loss, with every term kept for logging.
