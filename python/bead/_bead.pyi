@@ -1,17 +1,18 @@
 """Type stubs of the compiled module ``bead._bead`` (re-exported as ``bead``)."""
 
 from os import PathLike
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import NotRequired, Self
 
-from typing_extensions import NotRequired
+__all__ = ["BeadError", "Model"]
 
 class BeadError(ValueError):
     """A model that cannot be loaded, or input that cannot be scored. The message is the runtime's."""
 
-class Threshold(TypedDict):
+class _Threshold(TypedDict):
     fpr: float
     """False-positive rate on the calibration background."""
     value: float
@@ -19,8 +20,9 @@ class Threshold(TypedDict):
     rate_hz: NotRequired[float]
     """Accept rate this working point was calibrated for (``bead calibrate --rate-hz``)."""
 
-NonFinite = Literal["raise", "nan"]
+_NonFinite = Literal["raise", "nan"]
 
+@final
 class Model:
     """An exported bead model (one ONNX file), ready to score events.
 
@@ -28,9 +30,9 @@ class Model:
     (it carries the ONNX bytes), so it can be sent to Dask workers.
     """
 
-    def __init__(self, path: str | PathLike[str]) -> None: ...
+    def __new__(cls, path: str | PathLike[str]) -> Self: ...
     @classmethod
-    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> Model:
+    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> Self:
         """Loads a model from the bytes of an ONNX file; ``name`` is used in error messages."""
     @property
     def feature_names(self) -> list[str]:
@@ -45,7 +47,7 @@ class Model:
     def sources(self) -> list[str]:
         """The training sources (generators and tunes) the model was trained on."""
     @property
-    def thresholds(self) -> list[Threshold]:
+    def thresholds(self) -> list[_Threshold]:
         """Calibrated working points (``bead calibrate``)."""
     @property
     def metadata(self) -> dict[str, Any]:
@@ -63,7 +65,7 @@ class Model:
         x: npt.ArrayLike,
         *,
         threads: int = 1,
-        nonfinite: NonFinite = "raise",
+        nonfinite: _NonFinite = "raise",
     ) -> npt.NDArray[np.float32]:
         """Scores events ``x`` ``[N, F]`` (float32 read in place when C-contiguous); float32 ``[N]``.
 
@@ -77,7 +79,7 @@ class Model:
         fpr: float,
         *,
         threads: int = 1,
-        nonfinite: NonFinite = "raise",
+        nonfinite: _NonFinite = "raise",
     ) -> npt.NDArray[np.bool_]:
         """``score(x) > threshold(fpr)``, as a bool array."""
     def score_frame(
@@ -85,7 +87,7 @@ class Model:
         frame: Any,
         *,
         threads: int = 1,
-        nonfinite: NonFinite = "raise",
+        nonfinite: _NonFinite = "raise",
     ) -> Any:
         """Scores a pandas DataFrame or pyarrow Table/RecordBatch by column name.
 
@@ -95,6 +97,6 @@ class Model:
         self,
         columns: list[npt.NDArray[np.float32] | npt.NDArray[np.float64]],
         threads: int = 1,
-        nonfinite: NonFinite = "raise",
+        nonfinite: str = "raise",
     ) -> npt.NDArray[np.float32]: ...
     def __reduce__(self) -> tuple[Any, tuple[bytes, str]]: ...

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,15 @@ except ImportError:  # coffea is optional: awkward arrays and numpy still work
             self.validate_numpy_input(*args, **kwargs)
             return self.numpy_call(*args, **kwargs)
 
+        def prepare_awkward(self, *args: Any, **kwargs: Any) -> tuple[list[Any], dict]:
+            raise NotImplementedError
+
+        def validate_numpy_input(self, *args: Any, **kwargs: Any) -> None:
+            raise NotImplementedError
+
+        def numpy_call(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError
+
 
 #: Feature-name prefix → collection, as bead's data names them (``data/sample``).
 DEFAULT_COLLECTIONS: dict[str, str] = {"j": "Jet", "e": "Electron", "mu": "Muon", "MET": "MET"}
@@ -71,7 +81,7 @@ class Feature:
     name: str
     collection: str
     field: str
-    slot: Optional[int]
+    slot: int | None
     """0-based rank by decreasing pT; None for a per-event quantity (MET)."""
 
 
@@ -162,7 +172,9 @@ class bead_wrapper(_wrapper_base):
             else:
                 key = (feature.collection, feature.field)
                 if key not in padded:
-                    slots = 1 + max(f.slot for f in self.layout if (f.collection, f.field) == key)
+                    slots = 1 + max(
+                        f.slot for f in self.layout if f.slot is not None and (f.collection, f.field) == key
+                    )
                     values = lib.pad_none(collection[feature.field], slots, axis=1, clip=True)
                     padded[key] = lib.fill_none(values, 0.0)
                 columns.append(padded[key][:, feature.slot])

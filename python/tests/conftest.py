@@ -56,8 +56,18 @@ def model_dir(bead_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_bead(bead_bin, "train", "--config", "configs/quickstart.toml", "--epochs", "2", "--out", out, "-q")
     run_bead(bead_bin, "export", "--model", out, "--score", "cluster", "-o", out / "model.onnx")
     run_bead(bead_bin, "export", "--model", out, "--score", "cluster", "-o", rate / "model.onnx")
-    run_bead(bead_bin, "calibrate", "--model", out, "--rate-hz", "400", "--input-rate-hz", "40000",
-             "--onnx", rate / "model.onnx")
+    run_bead(
+        bead_bin,
+        "calibrate",
+        "--model",
+        out,
+        "--rate-hz",
+        "400",
+        "--input-rate-hz",
+        "40000",
+        "--onnx",
+        rate / "model.onnx",
+    )
     run_bead(bead_bin, "calibrate", "--model", out, "--fpr", "1e-2", "1e-3")
     return out
 

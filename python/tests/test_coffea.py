@@ -23,7 +23,9 @@ def events_from_frame(frame, rng):
     random order within each event, and a MET record without eta (as NanoAOD has it)."""
     fields = {}
     for prefix, (name, n) in SLOTS.items():
-        cols = {v: frame[[f"{prefix}{i}_{v}" for i in range(1, n + 1)]].to_numpy() for v in ("pt", "eta", "phi")}
+        cols = {
+            v: frame[[f"{prefix}{i}_{v}" for i in range(1, n + 1)]].to_numpy() for v in ("pt", "eta", "phi")
+        }
         present = cols["pt"] > 0
         objects = ak.zip({v: c[present] for v, c in cols.items()})
         objects = ak.unflatten(objects, present.sum(axis=1))
@@ -70,7 +72,7 @@ def reference_matrix(model, events):
                 x[row, j] = event["MET"].get(field, 0.0)
                 continue
             stem = prefix.rstrip("0123456789")
-            slot = int(prefix[len(stem):]) - 1
+            slot = int(prefix[len(stem) :]) - 1
             objects = sorted(event[SLOTS[stem][0]], key=lambda o: -o["pt"])
             if slot < len(objects):
                 x[row, j] = objects[slot][field]
@@ -96,9 +98,7 @@ def test_random_collections_against_python_reference(model):
     no_jets = ak.zip({"pt": no_jets, "eta": no_jets, "phi": no_jets})
     expected_no_jets = reference_matrix(model, events)
     expected_no_jets[:, [i for i, n in enumerate(model.feature_names) if n.startswith("j")]] = 0
-    np.testing.assert_array_equal(
-        ak.to_numpy(scorer(events, Jet=no_jets)), model.score(expected_no_jets)
-    )
+    np.testing.assert_array_equal(ak.to_numpy(scorer(events, Jet=no_jets)), model.score(expected_no_jets))
 
 
 def test_model_path_and_renamed_collections(model, model_path):
@@ -109,20 +109,24 @@ def test_model_path_and_renamed_collections(model, model_path):
     )
     scorer = bead_wrapper(model_path, collections={"j": "FatJet", "MET": "PuppiMET"})
     assert isinstance(scorer.model, bead.Model)
-    np.testing.assert_array_equal(
-        ak.to_numpy(scorer(renamed)), model.score(reference_matrix(model, events))
-    )
+    np.testing.assert_array_equal(ak.to_numpy(scorer(renamed)), model.score(reference_matrix(model, events)))
 
 
 def test_unsorted_order_kept_with_sort_by_none(model, sample_frame, sample_x):
     # Sample collections are stored pT-ordered; sort_by=None keeps that order.
     events = events_from_frame(sample_frame, np.random.default_rng(4))
     events = ak.zip(
-        {name: events[name][ak.argsort(events[name].pt, ascending=False)] if name != "MET" else events[name]
-         for name in events.fields},
+        {
+            name: events[name][ak.argsort(events[name].pt, ascending=False)]
+            if name != "MET"
+            else events[name]
+            for name in events.fields
+        },
         depth_limit=1,
     )
-    np.testing.assert_array_equal(ak.to_numpy(bead_wrapper(model, sort_by=None)(events)), model.score(sample_x))
+    np.testing.assert_array_equal(
+        ak.to_numpy(bead_wrapper(model, sort_by=None)(events)), model.score(sample_x)
+    )
 
 
 def test_errors(model):
@@ -157,6 +161,4 @@ def test_dask_awkward(model):
     pytest.importorskip("coffea.ml_tools.helper")
     events = random_events(np.random.default_rng(6), n=1000)
     lazy = bead_wrapper(model)(dak.from_awkward(events, npartitions=3))
-    np.testing.assert_array_equal(
-        ak.to_numpy(lazy.compute()), model.score(reference_matrix(model, events))
-    )
+    np.testing.assert_array_equal(ak.to_numpy(lazy.compute()), model.score(reference_matrix(model, events)))

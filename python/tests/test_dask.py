@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import TEST_FILES
 
 dd = pytest.importorskip("dask.dataframe")
@@ -13,9 +12,12 @@ distributed = pytest.importorskip("distributed")
 
 
 def test_map_partitions_on_local_cluster(model, rust_scores):
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         frame = dd.read_parquet([str(p) for p in TEST_FILES])
         assert frame.npartitions >= 2
         scores = frame.map_partitions(model.score_frame, meta=(model.score_name, "f4"))

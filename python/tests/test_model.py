@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pickle
 import threading
+import time
 
 import numpy as np
 import pytest
+from conftest import SAMPLE
 
 import bead
-
-from conftest import SAMPLE
 
 
 def test_scores_match_bead_score(model, sample_x, rust_scores):
@@ -150,7 +150,9 @@ def test_error_is_a_value_error():
 
 
 def test_wrong_feature_count(model, sample_x):
-    with pytest.raises(bead.BeadError, match=r"x has 56 features, the model takes 57 \(MET_pt, MET_eta, …, j10_phi\)"):
+    with pytest.raises(
+        bead.BeadError, match=r"x has 56 features, the model takes 57 \(MET_pt, MET_eta, …, j10_phi\)"
+    ):
         model.score(sample_x[:, 1:])
     with pytest.raises(bead.BeadError, match="x has 58 features"):
         model.score(np.zeros((3, 58)))
@@ -217,3 +219,28 @@ def test_bad_file(tmp_path, content, message):
 def test_truncated_file(model_path):
     with pytest.raises(bead.BeadError, match="truncated: not an ONNX model"):
         bead.Model.from_bytes(model_path.read_bytes()[:1000], "truncated")
+
+
+def test_gil_released_while_scoring(model, sample_x):
+    # Another Python thread keeps ticking while a large batch is scored. With the GIL held it
+    # could tick at most in the switch interval (5 ms) before the call enters Rust.
+    x = np.tile(sample_x, (60, 1))  # 450,000 events, 0.1-0.3 s
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    worker = threading.Thread(target=tick)
+    worker.start()
+    try:
+        start = time.perf_counter()
+        model.score(x)
+        end = time.perf_counter()
+    finally:
+        stop.set()
+        worker.join()
+    assert end - start > 0.08
+    assert any(start + 0.03 < t < end - 0.03 for t in ticks)
