@@ -16,7 +16,7 @@ use bead_infer::{LoadError, Model as Runtime, ScoreError, Session, onnx};
 use numpy::{
     PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyType};
 
@@ -221,6 +221,14 @@ impl Model {
                 return Err(self.wrong_width(f, "x"));
             }
             return self.run(py, &Events::Strided64(view), n, threads, nonfinite);
+        }
+        // A frame's columns would be taken in the frame's order, not by name.
+        if x.hasattr("columns")? || x.hasattr("column_names")? {
+            return Err(PyTypeError::new_err(format!(
+                "score takes an array in feature_names order, not a {}: score data frames \
+                 by column name with score_frame",
+                x.get_type().name()?
+            )));
         }
         // Lists, integer or float16 arrays, array-likes: whatever numpy turns into float32.
         let numpy = py.import("numpy")?;

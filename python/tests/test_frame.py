@@ -85,6 +85,14 @@ def test_not_a_frame(model, sample_x):
         model.score_frame(sample_x)
 
 
+def test_score_refuses_frames(model, sample_frame):
+    # score() would take the frame's column order; frames go through score_frame.
+    with pytest.raises(TypeError, match="not a DataFrame: score data frames by column name with score_frame"):
+        model.score(sample_frame[model.feature_names])
+    with pytest.raises(TypeError, match="not a Table"):
+        model.score(pa.Table.from_pandas(sample_frame[model.feature_names]))
+
+
 def test_empty_frame(model, sample_frame):
     scores = model.score_frame(sample_frame.head(0))
     assert len(scores) == 0 and scores.dtype == np.float32
