@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python package's checks: rustfmt and clippy on the extension, `pip install ./python`,
+# The Python package's checks: rustfmt and clippy on the extension, ruff on the Python code, `pip install ./python`,
 # then pytest (numpy, pandas, pyarrow, Dask on a LocalCluster, coffea wrapper) against a model
 # trained by the workspace's `bead` binary.
 #
@@ -26,12 +26,12 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
   . "$venv/bin/activate"
 fi
 python -m pip install -q --upgrade pip
-python -m pip install -q pytest numpy pandas pyarrow dask distributed awkward coffea
+python -m pip install -q pytest ruff numpy pandas pyarrow dask distributed awkward coffea
 
 ext_target="${BEAD_PYTHON_TARGET_DIR:-/var/tmp/bead-python-target}"
-echo "== python/: cargo fmt, cargo clippy -D warnings"
+echo "== python/: cargo fmt, cargo clippy -D warnings, ruff"
 (cd python && cargo fmt -- --check && CARGO_TARGET_DIR="$ext_target" PYO3_PYTHON="$(command -v python)" \
-  cargo clippy --release --all-targets -- -D warnings)
+  cargo clippy --release --all-targets -- -D warnings && ruff check . && ruff format --check .)
 
 echo "== pip install ./python"
 CARGO_TARGET_DIR="$ext_target" python -m pip install -q ./python

@@ -162,3 +162,22 @@ def test_dask_awkward(model):
     events = random_events(np.random.default_rng(6), n=1000)
     lazy = bead_wrapper(model)(dak.from_awkward(events, npartitions=3))
     np.testing.assert_array_equal(ak.to_numpy(lazy.compute()), model.score(reference_matrix(model, events)))
+
+
+def test_without_coffea(model, monkeypatch):
+    # A copy of bead.coffea imported where coffea cannot be: awkward input still works.
+    import importlib.util
+    import sys
+
+    import bead.coffea
+
+    monkeypatch.setitem(sys.modules, "coffea.ml_tools.helper", None)  # import raises
+    spec = importlib.util.spec_from_file_location("bead._coffea_without_coffea", bead.coffea.__file__)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # dataclasses look the module up
+    spec.loader.exec_module(module)
+    assert module._wrapper_base.__module__ == "bead._coffea_without_coffea"
+    events = random_events(np.random.default_rng(7), n=300)
+    scores = module.bead_wrapper(model)(events)
+    assert isinstance(scores, ak.Array)
+    np.testing.assert_array_equal(ak.to_numpy(scores), model.score(reference_matrix(model, events)))
