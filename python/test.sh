@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The Python package's checks: rustfmt and clippy on the extension, ruff on the Python code, `pip install ./python`,
-# then pytest (numpy, pandas, pyarrow, Dask on a LocalCluster, coffea wrapper) against a model
-# trained by the workspace's `bead` binary.
+# The Python package's checks: rustfmt and clippy on the extension, ruff on the Python code,
+# `pip install ./python`, then pytest (numpy, pandas, pyarrow, Dask on a LocalCluster, coffea
+# wrapper) against a model trained by the workspace's `bead` binary.
 #
 # Environment:
 #   BEAD_BIN                  bead binary (default: $CARGO_TARGET_DIR/release/bead, built if missing)
