@@ -103,6 +103,53 @@ enum Command {
         #[arg(long, num_args = 1..)]
         onnx: Vec<PathBuf>,
     },
+    /// Leave one source out: train on the others, calibrate on them, and measure the
+    /// false-positive inflation of the unseen source for every head, over several seeds;
+    /// plus the single-source baselines. Writes robustness.json, robustness.md and PNGs.
+    Robustness {
+        /// Training files or globs (several sources, labelled by the source column).
+        #[arg(long, num_args = 1.., required = true)]
+        train: Vec<String>,
+        /// Background test files or globs (the left-out source's test events come from here).
+        #[arg(long, num_args = 1.., required = true)]
+        test: Vec<String>,
+        /// Signal files or globs (one signal per file; split in validation and test halves).
+        #[arg(long, num_args = 1..)]
+        signal: Vec<String>,
+        /// Calibration background files (default: the trained sources' validation split).
+        #[arg(long, num_args = 1..)]
+        calibration: Vec<String>,
+        /// TOML configuration of the model to test (default settings otherwise).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Epochs per training (overrides the config).
+        #[arg(long)]
+        epochs: Option<usize>,
+        /// Seeds per experiment (the config's seed, +1, +2, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: usize,
+        /// Target false-positive rates.
+        #[arg(long, num_args = 1.., default_values_t = [1e-1, 1e-2, 1e-3])]
+        fpr: Vec<f64>,
+        /// Per-event weight column (overrides the config).
+        #[arg(long, conflicts_with = "no_weights")]
+        weight_column: Option<String>,
+        /// Count every event as 1 even if the config names a weight column.
+        #[arg(long)]
+        no_weights: bool,
+        /// Skip the single-source baselines.
+        #[arg(long)]
+        no_single_source: bool,
+        /// Trainings run in parallel (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Output directory.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Measure single-event latency, throughput and allocations of an ONNX model here.
     Bench {
         /// ONNX model written by `bead export`.
@@ -206,6 +253,57 @@ impl TrainArgs {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Robustness {
+            train,
+            test,
+            signal,
+            calibration,
+            config,
+            epochs,
+            seeds,
+            fpr,
+            weight_column,
+            no_weights,
+            no_single_source,
+            jobs,
+            out,
+            quiet,
+        } => {
+            let mut c = match &config {
+                Some(p) => TrainConfig::from_file(p)?,
+                None => TrainConfig::default(),
+            };
+            c.data.train = train;
+            if let Some(e) = epochs {
+                c.optim.epochs = e;
+            }
+            if weight_column.is_some() {
+                c.data.weight_column = weight_column;
+            }
+            if no_weights {
+                c.data.weight_column = None;
+            }
+            c.out = None;
+            let opts = bead_train::robustness::RobustnessOptions {
+                config: c,
+                test,
+                signal,
+                calibration,
+                seeds,
+                fprs: fpr,
+                out: out.clone(),
+                single_source: !no_single_source,
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+                progress: !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let report = bead_train::robustness::robustness(&opts)?;
+            println!("{}", bead_train::robustness::markdown(&report));
+            eprintln!(
+                "wrote {}/robustness.json, robustness.md and inflation_*.png",
+                out.display()
+            );
+        }
         Command::Init { dir } => {
             std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
             let path = dir.join("bead.toml");

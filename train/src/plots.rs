@@ -1246,7 +1246,11 @@ pub fn inflation_curves(
     render(path.as_ref(), |root| draw_inflation(root, title, series))
 }
 
-fn draw_inflation(root: &Area<'_>, title: &str, series: &[InflationSeries]) -> Result<(), PlotError> {
+fn draw_inflation(
+    root: &Area<'_>,
+    title: &str,
+    series: &[InflationSeries],
+) -> Result<(), PlotError> {
     let finite = |p: &&(f64, f64, f64, f64)| p.0 > 0.0 && p.1.is_finite();
     if !series.iter().any(|(_, s)| s.iter().any(|p| finite(&p))) {
         return no_data(root, title);
@@ -1299,9 +1303,10 @@ fn draw_inflation(root: &Area<'_>, title: &str, series: &[InflationSeries]) -> R
             ))?
             .label(label.as_str())
             .legend(legend_line(c, false));
-        chart.draw_series(pts.iter().map(|&(x, y, lo, hi)| {
-            ErrorBar::new_vertical(x, lo, y, hi, c.stroke_width(2), 12)
-        }))?;
+        chart
+            .draw_series(pts.iter().map(|&(x, y, lo, hi)| {
+                ErrorBar::new_vertical(x, lo, y, hi, c.stroke_width(2), 12)
+            }))?;
     }
     chart
         .configure_series_labels()

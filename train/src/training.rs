@@ -171,12 +171,16 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
 pub fn retain_sources(table: EventTable, keep: &[String]) -> Result<EventTable> {
     let mut remap = vec![u32::MAX; table.sources.len()];
     for (new, name) in keep.iter().enumerate() {
-        let old = table.sources.iter().position(|s| s == name).ok_or_else(|| {
-            Error::Config(format!(
-                "data.sources: no events of source `{name}` in the training files (found: {})",
-                table.sources.join(", ")
-            ))
-        })?;
+        let old = table
+            .sources
+            .iter()
+            .position(|s| s == name)
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "data.sources: no events of source `{name}` in the training files (found: {})",
+                    table.sources.join(", ")
+                ))
+            })?;
         remap[old] = new as u32;
     }
     let rows: Vec<u32> = (0..table.len() as u32)

@@ -25,6 +25,7 @@ use rayon::prelude::*;
 
 pub use report::{
     HeadResult, MeanStd, RobustnessReport, SingleSourceResult, SourceResult, Summary, fpr_key,
+    markdown,
 };
 
 use crate::config::TrainConfig;
@@ -34,7 +35,9 @@ use crate::export::{ExportOptions, export_model};
 use crate::latent::ScoreHead;
 use crate::manifest::TrainedModel;
 use crate::scoring::score_table;
-use crate::training::{Prepared, RunOptions, data_spec, retain_sources, select_rows, train_prepared};
+use crate::training::{
+    Prepared, RunOptions, data_spec, retain_sources, select_rows, train_prepared,
+};
 use crate::weighted::{self, Sample};
 
 /// Confidence level of every interval: ±1σ.
@@ -80,8 +83,14 @@ struct Job {
     dir: PathBuf,
 }
 
-/// Per-seed numbers of one job: head → measurements.
-type JobResult = BTreeMap<String, HeadMeasure>;
+/// Per-seed numbers of one job.
+#[derive(Debug, Clone, Default)]
+struct JobResult {
+    /// Head → measurements.
+    heads: BTreeMap<String, HeadMeasure>,
+    /// Silhouette of μ grouped by trained source (validation events; `None` for one source).
+    silhouette: Option<f64>,
+}
 
 #[derive(Debug, Clone, Default)]
 struct HeadMeasure {
@@ -186,7 +195,9 @@ fn validate(opts: &RobustnessOptions) -> Result<()> {
         }
     }
     if opts.test.is_empty() {
-        return Err(Error::Config("give the background test files with --test".into()));
+        return Err(Error::Config(
+            "give the background test files with --test".into(),
+        ));
     }
     Ok(())
 }
@@ -209,7 +220,11 @@ fn plan_jobs(opts: &RobustnessOptions, sources: &[String]) -> Vec<Job> {
                 unseen: vec![k.clone()],
                 leave_out: true,
                 seed,
-                dir: opts.out.join("runs").join(format!("without-{k}")).join(format!("seed-{seed}")),
+                dir: opts
+                    .out
+                    .join("runs")
+                    .join(format!("without-{k}"))
+                    .join(format!("seed-{seed}")),
             });
         }
         if opts.single_source {
@@ -219,7 +234,11 @@ fn plan_jobs(opts: &RobustnessOptions, sources: &[String]) -> Vec<Job> {
                     unseen: sources.iter().filter(|s| *s != j).cloned().collect(),
                     leave_out: false,
                     seed,
-                    dir: opts.out.join("runs").join(format!("only-{j}")).join(format!("seed-{seed}")),
+                    dir: opts
+                        .out
+                        .join("runs")
+                        .join(format!("only-{j}"))
+                        .join(format!("seed-{seed}")),
                 });
             }
         }
@@ -332,8 +351,11 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
     config.optim.seed = job.seed;
     config.data.sources = job.keep.clone();
     let table = retain_sources(inputs.train.clone(), &job.keep)?;
-    let (train_rows, val_rows) =
-        data::split_indices(table.len(), config.data.validation_fraction, config.optim.seed);
+    let (train_rows, val_rows) = data::split_indices(
+        table.len(),
+        config.data.validation_fraction,
+        config.optim.seed,
+    );
     let prepared = Prepared {
         table,
         files: data::expand_inputs(&config.data.train)?,
@@ -342,7 +364,10 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
     };
     train_prepared(&config, &job.dir, &RunOptions::default(), &prepared)?;
     let trained = TrainedModel::load(&job.dir)?;
-    let mut result = JobResult::new();
+    let mut result = JobResult {
+        silhouette: silhouette(&trained, &prepared),
+        ..JobResult::default()
+    };
     for head in ScoreHead::available(&trained.manifest) {
         let model = runtime_model(&trained, head)?;
         // Calibration background: the trained sources' validation events or the given files.
@@ -373,7 +398,10 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
                 .iter()
                 .map(|(k, cut)| {
                     let above = sample.above(cut.value);
-                    (k.clone(), weighted::inflation(above, sample.total(), cut, CONFIDENCE))
+                    (
+                        k.clone(),
+                        weighted::inflation(above, sample.total(), cut, CONFIDENCE),
+                    )
                 })
                 .collect())
         };
@@ -387,7 +415,8 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
             let v = Scored::whole(score_table(&model, validation, false)?, validation);
             let t = Scored::whole(score_table(&model, test, false)?, test);
             let (vs, ts) = (v.sample(name)?, t.sample(name)?);
-            m.auc_validation.insert(name.clone(), weighted::auc(&cal, &vs));
+            m.auc_validation
+                .insert(name.clone(), weighted::auc(&cal, &vs));
             m.auc.insert(name.clone(), weighted::auc(&cal, &ts));
             m.tpr.insert(
                 name.clone(),
@@ -396,9 +425,30 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
                     .collect(),
             );
         }
-        result.insert(head.name().to_string(), m);
+        result.heads.insert(head.name().to_string(), m);
     }
     Ok(result)
+}
+
+/// Silhouette of μ by source on (at most 3000) validation events of the trained sources.
+fn silhouette(trained: &TrainedModel, prepared: &Prepared) -> Option<f64> {
+    if prepared.table.sources.len() < 2 {
+        return None;
+    }
+    let step = prepared.val_rows.len().div_ceil(3000).max(1);
+    let rows: Vec<u32> = prepared.val_rows.iter().step_by(step).copied().collect();
+    let (mu, _) = crate::latent::encode_rows(
+        &trained.model,
+        &prepared.table,
+        &trained.manifest.preprocessing,
+        &rows,
+        &trained.device,
+    );
+    let labels: Vec<u32> = rows
+        .iter()
+        .map(|&r| prepared.table.labels[r as usize])
+        .collect();
+    crate::stats::silhouette(&mu, trained.manifest.config.model.latent, &labels)
 }
 
 /// The exported graph of one head, loaded in the runtime (what a trigger would run).

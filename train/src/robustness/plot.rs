@@ -55,9 +55,8 @@ pub(super) fn inflation_plots(report: &RobustnessReport, dir: &Path) -> Result<(
             }
         }
         let path = dir.join(format!("inflation_{}.png", r.source));
-        inflation_curves(&path, &format!("Unseen source: {}", r.source), &all).map_err(|e| {
-            Error::Model(format!("{}: plot: {e}", path.display()))
-        })?;
+        inflation_curves(&path, &format!("Unseen source: {}", r.source), &all)
+            .map_err(|e| Error::Model(format!("{}: plot: {e}", path.display())))?;
     }
     Ok(())
 }

@@ -93,6 +93,9 @@ pub struct SourceResult {
     pub trained_on: Vec<String>,
     /// The head with the highest mean validation AUC over signals (never chosen on test).
     pub selected_head: Option<String>,
+    /// Silhouette of μ grouped by trained source on their validation events (mean ± std
+    /// over seeds; absent for a single trained source).
+    pub silhouette: Option<MeanStd>,
     /// Every head.
     pub heads: Vec<HeadResult>,
 }
@@ -140,7 +143,6 @@ fn summary(values: &[Inflation]) -> Summary {
     }
 }
 
-
 /// One head's per-seed measurements for one unseen source → its aggregate.
 fn head_result(head: &str, unseen: &str, seeds: &[&HeadMeasure]) -> HeadResult {
     let mut inflation = BTreeMap::new();
@@ -179,7 +181,10 @@ fn head_result(head: &str, unseen: &str, seeds: &[&HeadMeasure]) -> HeadResult {
             }
         }
         for sig in first.auc.keys() {
-            let v: Vec<f64> = seeds.iter().filter_map(|m| m.auc.get(sig).copied()).collect();
+            let v: Vec<f64> = seeds
+                .iter()
+                .filter_map(|m| m.auc.get(sig).copied())
+                .collect();
             auc.insert(sig.clone(), MeanStd::of(&v));
             let v: Vec<f64> = seeds
                 .iter()
@@ -216,19 +221,22 @@ fn source_result(unseen: &str, keep: &[String], runs: &[&JobResult]) -> SourceRe
         .first()
         .map(|first| {
             first
+                .heads
                 .keys()
                 .map(|head| {
                     let per_seed: Vec<&HeadMeasure> =
-                        runs.iter().filter_map(|r| r.get(head)).collect();
+                        runs.iter().filter_map(|r| r.heads.get(head)).collect();
                     head_result(head, unseen, &per_seed)
                 })
                 .collect()
         })
         .unwrap_or_default();
+    let sil: Vec<f64> = runs.iter().filter_map(|r| r.silhouette).collect();
     SourceResult {
         source: unseen.to_string(),
         trained_on: keep.to_vec(),
         selected_head: select_head(&heads),
+        silhouette: (!sil.is_empty()).then(|| MeanStd::of(&sil)),
         heads,
     }
 }
@@ -389,7 +397,10 @@ pub fn markdown(report: &RobustnessReport) -> String {
     let _ = writeln!(
         out,
         "\n## Closure (trained sources' own test events)\n\n| trained on | source | head | {} |\n|---|---|---|{}",
-        keys.iter().map(|k| format!("inflation @{k}")).collect::<Vec<_>>().join(" | "),
+        keys.iter()
+            .map(|k| format!("inflation @{k}"))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---|".repeat(keys.len())
     );
     for r in &report.left_out {
