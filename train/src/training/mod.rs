@@ -1,87 +1,30 @@
-//! The training loop: seeded split, preprocessing fit, AdamW with reduce-on-plateau and early
+//! Training: seeded split, preprocessing fit, AdamW with reduce-on-plateau and early
 //! stopping, per-epoch metrics, atomic checkpoints and `--resume`.
+//!
+//! This file is the epoch loop; [`step`] is one optimisation step, `checkpoint` the
+//! `checkpoint/` folder and `metrics` the `metrics.jsonl` lines.
 
-use std::io::Write;
+mod checkpoint;
+mod metrics;
+pub mod step;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 
-use crate::config::{ContrastOn, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::{self, DataSpec, EventTable};
 use crate::error::{Error, Result};
-use crate::latent::source_stats;
-use crate::loss;
-use crate::manifest::{METRICS_FILE, ModelManifest, WEIGHTS_FILE, tmp_path, write_atomic};
-use crate::model::{BeadVae, to_vec};
+use crate::manifest::{METRICS_FILE, ModelManifest, WEIGHTS_FILE};
+use crate::model::{BeadVae, source_stats};
 use crate::preprocess::Preprocessor;
 use crate::rng::Rng;
-
-/// Loss terms of one epoch (means over events).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LossTerms {
-    /// Weighted sum that is minimised.
-    pub total: f64,
-    /// Masked reconstruction MSE.
-    pub recon: f64,
-    /// KL term.
-    pub kl: f64,
-    /// Flow term −Σ log|det J|.
-    pub flow: f64,
-    /// SupCon.
-    pub supcon: f64,
-    /// NT-Xent.
-    pub ntxent: f64,
-}
-
-impl LossTerms {
-    fn add_scaled(&mut self, other: &LossTerms, w: f64) {
-        self.total += other.total * w;
-        self.recon += other.recon * w;
-        self.kl += other.kl * w;
-        self.flow += other.flow * w;
-        self.supcon += other.supcon * w;
-        self.ntxent += other.ntxent * w;
-    }
-}
-
-/// One line of `metrics.jsonl`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Training loss terms.
-    pub train: LossTerms,
-    /// Validation loss terms.
-    pub validation: LossTerms,
-    /// Learning rate used.
-    pub learning_rate: f64,
-    /// β used.
-    pub beta: f64,
-    /// SupCon λ used.
-    pub supcon_weight: f64,
-    /// NT-Xent λ used.
-    pub ntxent_weight: f64,
-    /// Wall time of the epoch (training and validation).
-    pub seconds: f64,
-    /// Training throughput.
-    pub events_per_s: f64,
-}
-
-/// Trainer state saved with each checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainerState {
-    next_epoch: usize,
-    learning_rate: f64,
-    best_validation: f64,
-    best_epoch: usize,
-    epochs_since_best: usize,
-    epochs_since_lr_change: usize,
-    config_hash: String,
-}
+use checkpoint::{Checkpoint, TrainerState, save_module};
+use metrics::append_metrics;
+pub use metrics::{EpochMetrics, LossTerms, read_metrics};
+use step::{BatchBuilder, LossWeights, batch_loss, train_step};
 
 /// What [`train`] returns.
 #[derive(Debug)]
@@ -159,141 +102,6 @@ pub fn prepare(config: &TrainConfig) -> Result<Prepared> {
     })
 }
 
-/// The per-batch loss, with every term kept for logging.
-struct BatchLoss {
-    total: Tensor<1>,
-    terms: [Tensor<1>; 5],
-}
-
-#[derive(PartialEq)]
-struct Weights {
-    beta: f64,
-    supcon: f64,
-    ntxent: f64,
-}
-
-/// Everything one step needs, gathered on the CPU.
-struct Batch {
-    x: Tensor<2>,
-    mask: Tensor<2>,
-    labels: Vec<u32>,
-    weights: Tensor<1>,
-    eps: Tensor<2>,
-    views: Option<(Tensor<2>, Tensor<2>)>,
-}
-
-// The batch is assembled from eight independent inputs; a struct for them would only be
-// unpacked again here.
-#[allow(clippy::too_many_arguments)]
-fn make_batch(
-    table: &EventTable,
-    pre: &Preprocessor,
-    rows: &[u32],
-    latent: usize,
-    view_noise: Option<f64>,
-    rng: &mut Rng,
-    buf: &mut (Vec<f32>, Vec<f32>),
-    device: &Device,
-) -> Batch {
-    let b = rows.len();
-    let m = pre.num_inputs();
-    pre.batch(&table.features, rows, &mut buf.0, &mut buf.1);
-    let x = Tensor::<2>::from_data(TensorData::new(buf.0.clone(), [b, m]), device);
-    let mask = Tensor::<2>::from_data(TensorData::new(buf.1.clone(), [b, m]), device);
-    let labels: Vec<u32> = rows.iter().map(|&r| table.labels[r as usize]).collect();
-    let w: Vec<f32> = match &table.weights {
-        Some(ws) => {
-            let raw: Vec<f32> = rows.iter().map(|&r| ws[r as usize]).collect();
-            let mean = raw.iter().sum::<f32>() / b as f32;
-            raw.iter()
-                .map(|v| v / mean.max(f32::MIN_POSITIVE))
-                .collect()
-        }
-        None => vec![1.0; b],
-    };
-    let weights = Tensor::<1>::from_data(TensorData::new(w, [b]), device);
-    let mut eps = vec![0f32; b * latent];
-    rng.fill_normal(&mut eps);
-    let eps = Tensor::<2>::from_data(TensorData::new(eps, [b, latent]), device);
-    let views = view_noise.map(|sigma| {
-        let view = |rng: &mut Rng| {
-            let mut n = vec![0f32; b * m];
-            rng.fill_normal(&mut n);
-            for (v, x) in n.iter_mut().zip(&buf.0) {
-                *v = x + *v * sigma as f32;
-            }
-            Tensor::<2>::from_data(TensorData::new(n, [b, m]), device)
-        };
-        (view(rng), view(rng))
-    });
-    Batch {
-        x,
-        mask,
-        labels,
-        weights,
-        eps,
-        views,
-    }
-}
-
-fn batch_loss(model: &BeadVae, config: &TrainConfig, batch: Batch, w: &Weights) -> BatchLoss {
-    let has_flow = config.model.kind.has_flow();
-    let f = model.forward(batch.x.clone(), Some(batch.eps));
-    let weights = batch.weights;
-    let recon = (loss::masked_mse(f.recon, batch.x, batch.mask) * weights.clone()).mean();
-    let kl = if has_flow {
-        loss::kl_flow_sample(f.mu.clone(), f.logvar, f.z0, f.zk.clone())
-    } else {
-        loss::kl_normal(f.mu.clone(), f.logvar)
-    };
-    let kl = (kl * weights.clone()).mean();
-    let flow = (loss::flow_term(f.logdet) * weights).mean();
-    let contrast = |mu: Tensor<2>| -> Tensor<2> {
-        match config.loss.contrast_on {
-            ContrastOn::Mu => mu,
-            ContrastOn::Zk => model.flow(mu).0,
-        }
-    };
-    let device = f.mu.device();
-    let supcon = if w.supcon > 0.0 {
-        let z = match config.loss.contrast_on {
-            ContrastOn::Mu => f.mu.clone(),
-            ContrastOn::Zk => f.zk,
-        };
-        loss::supcon(z, &batch.labels, config.loss.temperature)
-    } else {
-        Tensor::zeros([1], &device)
-    };
-    let ntxent = match (w.ntxent > 0.0, batch.views) {
-        (true, Some((v1, v2))) => {
-            let c1 = contrast(model.encode(v1).0);
-            let c2 = contrast(model.encode(v2).0);
-            loss::ntxent(c1, c2, config.loss.ntxent_temperature)
-        }
-        _ => Tensor::zeros([1], &device),
-    };
-    let total = recon.clone()
-        + (kl.clone() + flow.clone()) * w.beta
-        + supcon.clone() * w.supcon
-        + ntxent.clone() * w.ntxent;
-    BatchLoss {
-        total,
-        terms: [recon, kl, flow, supcon, ntxent],
-    }
-}
-
-fn read_terms(l: &BatchLoss) -> LossTerms {
-    let one = |t: &Tensor<1>| to_vec(t.clone()).first().copied().unwrap_or(f32::NAN) as f64;
-    LossTerms {
-        total: one(&l.total),
-        recon: one(&l.terms[0]),
-        kl: one(&l.terms[1]),
-        flow: one(&l.terms[2]),
-        supcon: one(&l.terms[3]),
-        ntxent: one(&l.terms[4]),
-    }
-}
-
 /// Validation loss with fixed noise (the same every epoch, so epochs are comparable).
 fn evaluate_loss(
     model: &BeadVae,
@@ -301,26 +109,17 @@ fn evaluate_loss(
     table: &EventTable,
     pre: &Preprocessor,
     rows: &[u32],
-    weights: &Weights,
+    weights: &LossWeights,
     device: &Device,
 ) -> LossTerms {
     let mut rng = Rng::new(config.optim.seed ^ 0x005e_ed0f_7a11);
-    let mut buf = (Vec::new(), Vec::new());
+    let mut batches = BatchBuilder::new(table, pre, config.model.latent, device);
     let mut acc = LossTerms::default();
     let noise = (weights.ntxent > 0.0).then_some(config.loss.view_noise);
     let mut seen = 0usize;
     for chunk in rows.chunks(config.optim.batch_size.max(2)) {
-        let batch = make_batch(
-            table,
-            pre,
-            chunk,
-            config.model.latent,
-            noise,
-            &mut rng,
-            &mut buf,
-            device,
-        );
-        let terms = read_terms(&batch_loss(model, config, batch, weights));
+        let batch = batches.build(chunk, noise, &mut rng);
+        let terms = batch_loss(model, config, batch, weights).read();
         acc.add_scaled(&terms, chunk.len() as f64);
         seen += chunk.len();
     }
@@ -330,14 +129,6 @@ fn evaluate_loss(
         out
     } else {
         acc
-    }
-}
-
-fn weights_at(config: &TrainConfig, epoch: usize) -> Weights {
-    Weights {
-        beta: config.loss.beta.at(epoch),
-        supcon: config.loss.supcon.at(epoch),
-        ntxent: config.loss.ntxent.at(epoch),
     }
 }
 
@@ -363,8 +154,7 @@ pub fn train_prepared(
         val_rows,
     } = prepared;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let ckpt_dir = out.join("checkpoint");
-    std::fs::create_dir_all(&ckpt_dir).map_err(|e| Error::io(&ckpt_dir, e))?;
+    let checkpoint = Checkpoint::create(out)?;
 
     let pre = Preprocessor::fit(
         &table.feature_names,
@@ -376,9 +166,7 @@ pub fn train_prepared(
     let device = plain.clone().autodiff();
     let mut init_rng = Rng::new(config.optim.seed);
     let mut model = BeadVae::new(&config.model, pre.num_inputs(), &mut init_rng, &device);
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(config.optim.weight_decay as f32)
-        .init();
+    let mut optim = step::optimizer(config);
     let config_hash = config.hash();
     let mut state = TrainerState {
         next_epoch: 0,
@@ -389,29 +177,9 @@ pub fn train_prepared(
         epochs_since_lr_change: 0,
         config_hash: config_hash.clone(),
     };
-    let state_path = ckpt_dir.join("state.json");
     let metrics_path = out.join(METRICS_FILE);
-    if opts.resume && state_path.exists() {
-        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        state = serde_json::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
-        if state.config_hash != config_hash {
-            return Err(Error::Config(format!(
-                "{}: checkpoint was made with a different configuration (hash {} vs {}); \
-                 train into a new directory or drop --resume",
-                state_path.display(),
-                state.config_hash,
-                config_hash
-            )));
-        }
-        let wpath = ckpt_dir.join(WEIGHTS_FILE);
-        model = model
-            .try_load_file(&wpath)
-            .map_err(|e| Error::Model(format!("{}: {e}", wpath.display())))?;
-        let opath = ckpt_dir.join("optimizer.bpk");
-        optim = optim
-            .load(&opath)
-            .map_err(|e| Error::Model(format!("{}: {e}", opath.display())))?;
+    if opts.resume && checkpoint.exists() {
+        (state, model, optim) = checkpoint.resume(&config_hash, model, optim)?;
     } else if metrics_path.exists() {
         std::fs::remove_file(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
     }
@@ -433,11 +201,11 @@ pub fn train_prepared(
     };
 
     let mut all_metrics = Vec::new();
-    let mut buf = (Vec::new(), Vec::new());
+    let mut batches = BatchBuilder::new(table, &pre, config.model.latent, &device);
     let mut best_model = None;
     for epoch in state.next_epoch..config.optim.epochs {
         let t0 = Instant::now();
-        let w = weights_at(config, epoch);
+        let w = LossWeights::at(config, epoch);
         // Per-epoch generator: the same epoch draws the same batches and noise after --resume.
         let mut rng = Rng::new(config.optim.seed.wrapping_add(0x1000 * (epoch as u64 + 1)));
         let mut order = train_rows.clone();
@@ -452,26 +220,17 @@ pub fn train_prepared(
             if chunk.len() < 2 {
                 continue;
             }
-            let batch = make_batch(
-                table,
-                &pre,
-                chunk,
-                config.model.latent,
-                noise,
-                &mut rng,
-                &mut buf,
-                &device,
-            );
-            let l = batch_loss(&model, config, batch, &w);
-            let terms = read_terms(&l);
-            if !terms.total.is_finite() {
-                return Err(Error::Training(format!(
-                    "loss became {} at epoch {epoch} (terms {terms:?}); lower the learning rate",
-                    terms.total
-                )));
-            }
-            let grads = GradientsParams::from_grads(l.total.backward(), &model);
-            model = optim.step(state.learning_rate, model, grads);
+            let batch = batches.build(chunk, noise, &mut rng);
+            let (updated, terms) = train_step(
+                model,
+                &mut optim,
+                state.learning_rate,
+                config,
+                batch,
+                &w,
+                epoch,
+            )?;
+            model = updated;
             acc.add_scaled(&terms, chunk.len() as f64);
             seen += chunk.len();
             if let Some(bar) = &bar {
@@ -527,7 +286,7 @@ pub fn train_prepared(
 
         // Model selection on the validation loss at the final loss weights, so that a
         // warm-up of β or λ does not make later epochs look worse.
-        let final_w = weights_at(config, config.optim.epochs.saturating_sub(1));
+        let final_w = LossWeights::at(config, config.optim.epochs.saturating_sub(1));
         // Once the schedules have reached their final values the two losses are the same.
         let select = if final_w == w {
             val.clone()
@@ -553,16 +312,7 @@ pub fn train_prepared(
             state.epochs_since_lr_change = 0;
         }
         state.next_epoch = epoch + 1;
-        save_module(model.clone(), &ckpt_dir.join(WEIGHTS_FILE))?;
-        let opath = ckpt_dir.join("optimizer.bpk");
-        let otmp = tmp_path(&opath);
-        optim
-            .save(&otmp)
-            .map_err(|e| Error::Model(format!("{}: {e}", otmp.display())))?;
-        std::fs::rename(&otmp, &opath).map_err(|e| Error::io(&opath, e))?;
-        let text = serde_json::to_string_pretty(&state)
-            .map_err(|e| Error::Model(format!("cannot serialise trainer state: {e}")))?;
-        write_atomic(&state_path, text.as_bytes())?;
+        checkpoint.save(&state, &model, &optim)?;
         if state.epochs_since_best >= config.optim.early_stopping_patience {
             if let Some(bar) = &bar {
                 bar.println(format!(
@@ -604,36 +354,4 @@ pub fn train_prepared(
         manifest,
         metrics: all_metrics,
     })
-}
-
-fn save_module(model: BeadVae, path: &Path) -> Result<()> {
-    let tmp = tmp_path(path);
-    model
-        .save_file(&tmp)
-        .map_err(|e| Error::Model(format!("{}: {e}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-}
-
-fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<()> {
-    let line = serde_json::to_string(m)
-        .map_err(|e| Error::Model(format!("cannot serialise metrics: {e}")))?;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
-}
-
-/// Read `metrics.jsonl`.
-pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| Error::Model(format!("{}: line {}: {e}", path.display(), i + 1)))
-        })
-        .collect()
 }
