@@ -258,8 +258,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             export_to_file(&trained, &opts, &output)?;
             // Load it back: the file must pass our own checks before anyone deploys it.
-            let loaded =
-                bead_infer::Model::load(&output).map_err(|e| Error::Infer(e.to_string()))?;
+            let loaded = bead_infer::Model::load(&output)?;
             println!(
                 "wrote {} (score {}, {} features, kernel {})",
                 output.display(),
@@ -296,8 +295,11 @@ fn run(cli: Cli) -> Result<()> {
             )?;
             println!("{}", bead_train::summary(&report));
             if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&report)
-                    .map_err(|e| Error::Model(format!("cannot serialise report: {e}")))?;
+                let text =
+                    serde_json::to_string_pretty(&report).map_err(|source| Error::Serialize {
+                        what: "report",
+                        source,
+                    })?;
                 std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
                 println!("report written to {}", path.display());
             }

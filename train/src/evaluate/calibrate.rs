@@ -97,26 +97,31 @@ fn calibrate_onnx_file(
     use bead_infer::onnx;
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mut proto = onnx::decode_model(&bytes)
-        .map_err(|e| Error::Model(format!("{}: not an ONNX model: {e}", path.display())))?;
+        .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
     let entry = proto
         .metadata_props
         .iter_mut()
         .find(|p| p.key == onnx::METADATA_KEY)
-        .ok_or_else(|| Error::Model(format!("{}: no bead metadata", path.display())))?;
-    let mut meta: serde_json::Value = serde_json::from_str(&entry.value)
-        .map_err(|e| Error::Model(format!("{}: bad bead metadata: {e}", path.display())))?;
+        .ok_or_else(|| Error::model(path, "no bead metadata"))?;
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&entry.value).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            what: "bead metadata",
+            source,
+        })?;
     if meta.get("config_hash").and_then(|v| v.as_str()) != Some(manifest.config_hash.as_str()) {
-        return Err(Error::Model(format!(
-            "{}: exported from a different training configuration than this model directory",
-            path.display()
-        )));
+        return Err(Error::model(
+            path,
+            "exported from a different training configuration than this model directory",
+        ));
     }
-    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())
-        .map_err(|e| Error::Infer(e.to_string()))?;
+    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())?;
     let scores = score_table(&model, val, false)?;
     let list = thresholds_from(&scores, fprs);
-    meta["thresholds"] = serde_json::to_value(list)
-        .map_err(|e| Error::Model(format!("cannot serialise thresholds: {e}")))?;
+    meta["thresholds"] = serde_json::to_value(list).map_err(|source| Error::Serialize {
+        what: "thresholds",
+        source,
+    })?;
     entry.value = meta.to_string();
     write_atomic(path, &onnx::encode_model(&proto))
 }
@@ -131,8 +136,10 @@ pub(super) fn runtime_model(trained: &TrainedModel, head: ScoreHead) -> Result<b
             f16: false,
         },
     )?;
-    bead_infer::Model::from_bytes(&bead_infer::onnx::encode_model(&proto), head.name())
-        .map_err(|e| Error::Infer(e.to_string()))
+    Ok(bead_infer::Model::from_bytes(
+        &bead_infer::onnx::encode_model(&proto),
+        head.name(),
+    )?)
 }
 
 /// The validation background of a model directory, reloaded with the stored seed.

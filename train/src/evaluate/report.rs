@@ -230,7 +230,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     };
     let first = &heads
         .first()
-        .ok_or_else(|| Error::Model("no score head".into()))?
+        .ok_or_else(|| Error::model(model_path, "no score head"))?
         .model;
     let training_sources: Vec<String> = first.info().sources.clone();
     let background = load_for_model(first, &opts.background)?;
@@ -246,15 +246,20 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     for hm in &heads {
         let threshold = match &hm.validation {
             Some(v) => statistics::threshold_for_fpr(v, opts.target_fpr).ok_or_else(|| {
-                Error::Model("no validation events to calibrate the threshold on".into())
+                Error::model(
+                    model_path,
+                    "no validation events to calibrate the threshold on",
+                )
             })?,
             None => hm.model.info().threshold_for_fpr(opts.target_fpr).ok_or_else(|| {
-                Error::Model(format!(
-                    "{}: no calibrated threshold for FPR {} in the metadata; run `bead calibrate` \
-                     or evaluate the model directory instead",
-                    model_path.display(),
-                    opts.target_fpr
-                ))
+                Error::model(
+                    model_path,
+                    format!(
+                        "no calibrated threshold for FPR {} in the metadata; run `bead calibrate` \
+                         or evaluate the model directory instead",
+                        opts.target_fpr
+                    ),
+                )
             })?,
         };
         let bkg_scores = score_table(&hm.model, &background, false)?;
@@ -322,7 +327,6 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     };
     if let Some(dir) = &opts.plots {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let perr = |e: String| Error::Model(format!("plot: {e}"));
         for (head, bkg, sigs, srcs) in &plot_data {
             let curves: Vec<(String, Vec<(f64, f64)>)> = sigs
                 .iter()
@@ -337,8 +341,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 dir.join(format!("roc_{head}.png")),
                 &format!("ROC, score {head}"),
                 &curves,
-            )
-            .map_err(|e| perr(e.to_string()))?;
+            )?;
             let mut series: Vec<(String, Vec<f32>, bool)> = srcs
                 .iter()
                 .map(|(n, s)| (n.clone(), s.clone(), false))
@@ -349,8 +352,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 &format!("Score distributions, {head}"),
                 head,
                 &series,
-            )
-            .map_err(|e| perr(e.to_string()))?;
+            )?;
         }
         if let Some(trained) = &trained {
             latent_plot(trained, &background, &signals, dir)?;
@@ -404,7 +406,6 @@ fn latent_plot(
         &sig_pts,
         pca.explained,
     )
-    .map_err(|e| Error::Model(format!("plot: {e}")))
 }
 
 fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
@@ -429,7 +430,6 @@ fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
         series.push(("train NT-Xent".to_string(), col(&|e| e.train.ntxent)));
     }
     plots::training_curves(out, "Training curves", &epochs, &series)
-        .map_err(|e| Error::Model(format!("plot: {e}")))
 }
 
 /// The human-readable summary of a report.

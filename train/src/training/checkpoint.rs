@@ -60,8 +60,11 @@ impl Checkpoint {
     ) -> Result<(TrainerState, BeadVae, ModuleOptimizer)> {
         let state_path = self.state_path();
         let text = std::fs::read_to_string(&state_path).map_err(|e| Error::io(&state_path, e))?;
-        let state: TrainerState = serde_json::from_str(&text)
-            .map_err(|e| Error::Model(format!("{}: {e}", state_path.display())))?;
+        let state: TrainerState = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: state_path.clone(),
+            what: "trainer state",
+            source,
+        })?;
         if state.config_hash != config_hash {
             return Err(Error::Config(format!(
                 "{}: checkpoint was made with a different configuration (hash {} vs {}); \
@@ -74,11 +77,9 @@ impl Checkpoint {
         let wpath = self.dir.join(WEIGHTS_FILE);
         let model = model
             .try_load_file(&wpath)
-            .map_err(|e| Error::Model(format!("{}: {e}", wpath.display())))?;
+            .map_err(|e| Error::record(&wpath, e))?;
         let opath = self.optimizer_path();
-        let optim = optim
-            .load(&opath)
-            .map_err(|e| Error::Model(format!("{}: {e}", opath.display())))?;
+        let optim = optim.load(&opath).map_err(|e| Error::record(&opath, e))?;
         Ok((state, model, optim))
     }
 
@@ -92,12 +93,12 @@ impl Checkpoint {
         save_module(model.clone(), &self.dir.join(WEIGHTS_FILE))?;
         let opath = self.optimizer_path();
         let otmp = tmp_path(&opath);
-        optim
-            .save(&otmp)
-            .map_err(|e| Error::Model(format!("{}: {e}", otmp.display())))?;
+        optim.save(&otmp).map_err(|e| Error::record(&otmp, e))?;
         std::fs::rename(&otmp, &opath).map_err(|e| Error::io(&opath, e))?;
-        let text = serde_json::to_string_pretty(state)
-            .map_err(|e| Error::Model(format!("cannot serialise trainer state: {e}")))?;
+        let text = serde_json::to_string_pretty(state).map_err(|source| Error::Serialize {
+            what: "trainer state",
+            source,
+        })?;
         write_atomic(&self.state_path(), text.as_bytes())
     }
 }
@@ -105,8 +106,6 @@ impl Checkpoint {
 /// Writes weights atomically (temporary file, then rename).
 pub(super) fn save_module(model: BeadVae, path: &Path) -> Result<()> {
     let tmp = tmp_path(path);
-    model
-        .save_file(&tmp)
-        .map_err(|e| Error::Model(format!("{}: {e}", tmp.display())))?;
+    model.save_file(&tmp).map_err(|e| Error::record(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -61,8 +61,10 @@ pub struct EpochMetrics {
 
 /// Append one epoch to `metrics.jsonl`.
 pub(super) fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<()> {
-    let line = serde_json::to_string(m)
-        .map_err(|e| Error::Model(format!("cannot serialise metrics: {e}")))?;
+    let line = serde_json::to_string(m).map_err(|source| Error::Serialize {
+        what: "metrics",
+        source,
+    })?;
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -78,8 +80,11 @@ pub fn read_metrics(path: &Path) -> Result<Vec<EpochMetrics>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
-            serde_json::from_str(l)
-                .map_err(|e| Error::Model(format!("{}: line {}: {e}", path.display(), i + 1)))
+            serde_json::from_str(l).map_err(|source| Error::JsonLine {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })
         })
         .collect()
 }

@@ -332,7 +332,7 @@ pub fn train_prepared(
             let wpath = out.join(WEIGHTS_FILE);
             BeadVae::new(&config.model, pre.num_inputs(), &mut Rng::new(0), &plain)
                 .try_load_file(&wpath)
-                .map_err(|e| Error::Model(format!("{}: {e}", wpath.display())))?
+                .map_err(|e| Error::record(&wpath, e))?
         }
     };
     let latent_stats = source_stats(&best, table, &pre, train_rows, &plain);

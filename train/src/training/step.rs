@@ -235,10 +235,10 @@ pub fn train_step(
     let loss = batch_loss(&model, config, batch, weights);
     let terms = loss.read();
     if !terms.total.is_finite() {
-        return Err(Error::Training(format!(
-            "loss became {} at epoch {epoch} (terms {terms:?}); lower the learning rate",
-            terms.total
-        )));
+        return Err(Error::NonFiniteLoss {
+            epoch,
+            terms: Box::new(terms),
+        });
     }
     Ok((descend(model, optim, learning_rate, loss), terms))
 }

@@ -9,6 +9,8 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use crate::error::Error;
+
 /// Width of every plot, in pixels.
 pub(super) const WIDTH: u32 = 1000;
 /// Height of every plot, in pixels.
@@ -38,17 +40,9 @@ pub(super) const GRID_BOLD: RGBColor = RGBColor(215, 215, 215);
 pub(super) const GRID_LIGHT: RGBColor = RGBColor(240, 240, 240);
 pub(super) const NEUTRAL: RGBColor = RGBColor(110, 110, 110);
 
-/// Why a plot could not be written (drawing or file-system failure).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PlotError(pub(super) String);
-
-impl std::fmt::Display for PlotError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "plot: {}", self.0)
-    }
-}
-
-impl std::error::Error for PlotError {}
+/// Why drawing failed: plotters' message, to which [`render`] adds the file.
+#[derive(Debug)]
+pub(super) struct PlotError(String);
 
 impl<E: std::error::Error + Send + Sync> From<DrawingAreaErrorKind<E>> for PlotError {
     fn from(e: DrawingAreaErrorKind<E>) -> Self {
@@ -72,16 +66,18 @@ pub(super) fn ensure_font() {
 pub(super) fn render(
     path: &Path,
     draw: impl FnOnce(&Area<'_>) -> Result<(), PlotError>,
-) -> Result<(), PlotError> {
+) -> crate::Result<()> {
     ensure_font();
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| PlotError(format!("creating {}: {e}", parent.display())))?;
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
+    let failed = |message: String| Error::Plot {
+        path: path.to_path_buf(),
+        message,
+    };
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    draw(&root)?;
-    root.present()
-        .map_err(|e| PlotError(format!("writing {}: {e}", path.display())))
+    draw(&root).map_err(|e| failed(e.0))?;
+    root.present().map_err(|e| failed(e.to_string()))
 }
 
 /// Title plus a centred "no data" notice.

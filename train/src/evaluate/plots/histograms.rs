@@ -109,7 +109,7 @@ pub fn score_histograms(
     title: &str,
     score_name: &str,
     series: &[(String, Vec<f32>, bool)],
-) -> Result<(), PlotError> {
+) -> crate::Result<()> {
     render(path.as_ref(), |root| {
         draw_histograms(root, title, score_name, series)
     })

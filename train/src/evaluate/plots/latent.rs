@@ -39,7 +39,7 @@ pub fn latent_pca(
     background: &[(String, Vec<[f32; 2]>)],
     signals: &[(String, Vec<[f32; 2]>)],
     explained: [f64; 2],
-) -> Result<(), PlotError> {
+) -> crate::Result<()> {
     render(path.as_ref(), |root| {
         draw_pca(root, title, background, signals, explained)
     })

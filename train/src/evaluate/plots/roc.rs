@@ -19,7 +19,7 @@ pub fn roc_curves(
     path: impl AsRef<Path>,
     title: &str,
     curves: &[(String, Vec<(f64, f64)>)],
-) -> Result<(), PlotError> {
+) -> crate::Result<()> {
     render(path.as_ref(), |root| draw_roc(root, title, curves))
 }
 

@@ -383,3 +383,22 @@ fn helpers() {
     assert_eq!(s, subsample(&pts));
     assert_eq!(s[0], (0.0, 0.0));
 }
+
+#[test]
+fn errors_name_the_file_once() {
+    let dir = std::env::temp_dir().join(format!("bead-figure-error-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A directory where the PNG should go: drawing works, writing the file fails.
+    let err = roc_curves(&dir, "t", &[]).unwrap_err();
+    let text = err.to_string();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        matches!(&err, crate::Error::Plot { path, .. } if path == &dir),
+        "{err:?}"
+    );
+    assert!(
+        text.starts_with(&format!("{}: cannot draw the plot: ", dir.display())),
+        "{text}"
+    );
+    assert_eq!(text.matches("plot").count(), 1, "{text}");
+}

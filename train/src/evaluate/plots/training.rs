@@ -39,7 +39,7 @@ pub fn training_curves(
     title: &str,
     epochs: &[usize],
     series: &[(String, Vec<f64>)],
-) -> Result<(), PlotError> {
+) -> crate::Result<()> {
     render(path.as_ref(), |root| {
         draw_training(root, title, epochs, series)
     })
