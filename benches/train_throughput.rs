@@ -1,20 +1,19 @@
-//! Training throughput of one optimisation step (forward, loss, backward, AdamW step) of the
-//! default model (`ModelConfig::default()`: VAE 76 → 32 → 16 → 13, the 76 model inputs that
-//! the sin/cos preprocessing makes of 57 features) at batch 512, on burn's default device
-//! (flex on CPU), in events/s.
+//! Training throughput of one optimisation step of the default model
+//! (`ModelConfig::default()`: VAE 76 → 32 → 16 → 13, the 76 model inputs that the sin/cos
+//! preprocessing makes of the 57 features) at batch 512, on burn's default device (flex on
+//! CPU), in events/s.
 //!
-//! The step is rebuilt from the public pieces (`BeadVae::new`, `loss::*`, `AdamWConfig`,
-//! `GradientsParams`) the way `training.rs` does it, so that variants of the loop can be timed
-//! side by side:
+//! The step is the trainer's own ([`bead_train::step`]): batches of the shipped sample
+//! (`data/sample/train`, three sources) gathered by `BatchBuilder`, the loss of
+//! `batch_loss`, the scalar reads and the AdamW update of `train_step`. A regression in any
+//! of them shows here.
 //!
-//! - `step/recon_kl/*` and `step/supcon/*` (λ = 0.5, τ = 0.07, 3 source labels):
-//!   - `trainer`: as the trainer does it today — batch tensors built from fresh `Vec`s every
-//!     step, the total and the five loss terms read back to the host every step;
-//!   - `no_reads`: the same without the six scalar reads;
-//!   - `one_read`: only the total read back (enough for the non-finite check);
-//!   - `prebuilt`: batch tensors made once, no reads — the compute floor of the step.
-//! - `phase/<variant>/{batch,forward,loss,backward,optim,reads}`: where the `trainer` step's
-//!   time goes (each a share of the same full steps, timed with `Instant`).
+//! - `step/recon_kl` (β = 1, no contrastive term) and `step/supcon` (+ λ = 0.5 SupCon,
+//!   τ = 0.07): batch building plus `train_step`, as the epoch loop runs them.
+//! - `phase/<loss>/{batch,loss,reads,update}`: where that step's time goes (batch building,
+//!   forward and loss, the six scalar reads, backward and optimiser), each a share of the
+//!   same full steps, timed with `Instant`.
+//! - `op_512x512/*`: single burn ops at the sizes of SupCon's B×B matrices.
 //!
 //! Compare with `benches/torch_train.py` (same model, loss and optimiser in PyTorch).
 //! Thread count: flex parallelises with rayon; set `RAYON_NUM_THREADS=1` to pin it to one.
@@ -28,247 +27,172 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bead_train::config::ModelConfig;
-use bead_train::loss;
-use bead_train::model::{BeadVae, to_vec};
-use bead_train::rng::Rng;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use bead_train::step::{self, BatchBuilder, LossWeights};
+use bead_train::{BeadVae, Prepared, Preprocessor, Rng, Schedule, TrainConfig, prepare};
+use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 const BATCH: usize = 512;
-const INPUTS: usize = 76;
-const SOURCES: u32 = 3;
 const LR: f64 = 3e-3;
 const SUPCON_WEIGHT: f64 = 0.5;
 const TAU: f64 = 0.07;
 const BETA: f64 = 1.0;
 
-/// Host-side batch data (what `make_batch` gathers before uploading).
-struct HostBatch {
-    x: Vec<f32>,
-    mask: Vec<f32>,
-    weights: Vec<f32>,
-    eps: Vec<f32>,
-    labels: Vec<u32>,
-}
-
-impl HostBatch {
-    fn random(rng: &mut Rng, latent: usize) -> Self {
-        let mut x = vec![0f32; BATCH * INPUTS];
-        rng.fill_normal(&mut x);
-        // About 5 % of inputs masked out (missing objects), as in real events.
-        let mask = (0..BATCH * INPUTS)
-            .map(|_| if rng.uniform() < 0.05 { 0.0 } else { 1.0 })
-            .collect();
-        let mut eps = vec![0f32; BATCH * latent];
-        rng.fill_normal(&mut eps);
-        let labels = (0..BATCH)
-            .map(|_| rng.below(SOURCES as usize) as u32)
-            .collect();
-        Self {
-            x,
-            mask,
-            weights: vec![1.0; BATCH],
-            eps,
-            labels,
-        }
-    }
-}
-
-/// Device-side batch.
-#[derive(Clone)]
-struct Batch {
-    x: Tensor<2>,
-    mask: Tensor<2>,
-    weights: Tensor<1>,
-    eps: Tensor<2>,
-}
-
-fn upload(h: &HostBatch, latent: usize, device: &Device) -> Batch {
-    // Fresh Vecs, as `make_batch` clones its buffers and draws new noise each step.
-    let t2 = |v: &Vec<f32>, c: usize| {
-        Tensor::<2>::from_data(TensorData::new(v.clone(), [BATCH, c]), device)
-    };
-    Batch {
-        x: t2(&h.x, INPUTS),
-        mask: t2(&h.mask, INPUTS),
-        weights: Tensor::<1>::from_data(TensorData::new(h.weights.clone(), [BATCH]), device),
-        eps: t2(&h.eps, latent),
-    }
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Reads {
-    /// Total and five terms (the trainer's `read_terms`).
-    Six,
-    /// Total only.
-    One,
-    None,
-}
-
-#[derive(Clone, Copy)]
-struct Variant {
-    name: &'static str,
-    fresh_tensors: bool,
-    reads: Reads,
-}
-
-const VARIANTS: [Variant; 4] = [
-    Variant {
-        name: "trainer",
-        fresh_tensors: true,
-        reads: Reads::Six,
-    },
-    Variant {
-        name: "one_read",
-        fresh_tensors: true,
-        reads: Reads::One,
-    },
-    Variant {
-        name: "no_reads",
-        fresh_tensors: true,
-        reads: Reads::None,
-    },
-    Variant {
-        name: "prebuilt",
-        fresh_tensors: false,
-        reads: Reads::None,
-    },
-];
-
-/// Model, optimiser and data of one benchmark.
-struct Trainer {
-    model: Option<BeadVae>,
-    optim: ModuleOptimizer,
-    device: Device,
-    host: HostBatch,
-    prebuilt: Batch,
-    latent: usize,
-    loss: LossKind,
-}
-
 /// Which loss the step minimises.
-#[derive(Clone, Copy, PartialEq)]
-enum LossKind {
-    /// Reconstruction + KL (+ the zero flow term).
-    ReconKl,
-    /// + λ·`loss::supcon`.
-    Supcon,
-}
-
-const LOSSES: [(&str, LossKind); 2] = [
-    ("recon_kl", LossKind::ReconKl),
-    ("supcon", LossKind::Supcon),
-];
+const LOSSES: [(&str, f64); 2] = [("recon_kl", 0.0), ("supcon", SUPCON_WEIGHT)];
 
 /// Phases of one step, in order.
-const PHASES: [&str; 6] = ["batch", "forward", "loss", "backward", "optim", "reads"];
+const PHASES: [&str; 4] = ["batch", "loss", "reads", "update"];
 
-impl Trainer {
-    fn new(loss: LossKind) -> Self {
-        let config = ModelConfig::default();
-        let device = Device::default().autodiff();
-        device.seed(42);
-        let mut rng = Rng::new(42);
-        let model = BeadVae::new(&config, INPUTS, 1, &mut rng, &device);
-        let optim = AdamWConfig::new().with_weight_decay(1e-4).init();
-        let host = HostBatch::random(&mut rng, config.latent);
-        let prebuilt = upload(&host, config.latent, &device);
+/// The shipped training sample, loaded and preprocessed as `bead train` does.
+struct Sample {
+    config: TrainConfig,
+    prepared: Prepared,
+    pre: Preprocessor,
+}
+
+impl Sample {
+    fn load(supcon_weight: f64) -> Self {
+        let mut config = TrainConfig::default();
+        config.data.train = vec![format!(
+            "{}/data/sample/train/*.parquet",
+            env!("CARGO_MANIFEST_DIR")
+        )];
+        config.optim.batch_size = BATCH;
+        config.optim.learning_rate = LR;
+        config.optim.weight_decay = 1e-4;
+        config.loss.beta = Schedule::constant(BETA);
+        config.loss.supcon = Schedule::constant(supcon_weight);
+        config.loss.ntxent = Schedule::constant(0.0);
+        config.loss.temperature = TAU;
+        let prepared = prepare(&config).expect("shipped sample loads");
+        assert!(
+            prepared.train_rows.len() >= BATCH,
+            "sample smaller than a batch"
+        );
+        let pre = Preprocessor::fit(
+            &prepared.table.feature_names,
+            &config.preprocessing,
+            &prepared.table.features,
+            &prepared.train_rows,
+        )
+        .expect("preprocessing fits");
         Self {
+            config,
+            prepared,
+            pre,
+        }
+    }
+}
+
+/// Model, optimiser and batches of one benchmark.
+struct Trainer<'a> {
+    sample: &'a Sample,
+    model: Option<BeadVae>,
+    optim: ModuleOptimizer,
+    batches: BatchBuilder<'a>,
+    weights: LossWeights,
+    rng: Rng,
+    /// Start of the next batch in the training rows (cycled through, as epochs do).
+    next: usize,
+}
+
+impl<'a> Trainer<'a> {
+    fn new(sample: &'a Sample) -> Self {
+        let device = Device::default().autodiff();
+        let config = &sample.config;
+        let mut rng = Rng::new(42);
+        let model = BeadVae::new(&config.model, sample.pre.num_inputs(), &mut rng, &device);
+        Self {
+            sample,
             model: Some(model),
-            optim,
-            device,
-            host,
-            prebuilt,
-            latent: config.latent,
-            loss,
+            optim: step::optimizer(config),
+            batches: BatchBuilder::new(
+                &sample.prepared.table,
+                &sample.pre,
+                config.model.latent,
+                &device,
+            ),
+            weights: LossWeights::at(config, 0),
+            rng,
+            next: 0,
         }
     }
 
-    /// One full step; `t[k]` accumulates the time of phase `PHASES[k]`.
-    fn step(&mut self, v: Variant, t: &mut [Duration; 6]) -> f32 {
-        let mut clock = Instant::now();
-        let lap = |t: &mut [Duration; 6], k: usize, clock: &mut Instant| {
-            let now = Instant::now();
-            t[k] += now - *clock;
-            *clock = now;
-        };
-        let model = self.model.take().expect("model");
-        let batch = if v.fresh_tensors {
-            upload(&self.host, self.latent, &self.device)
-        } else {
-            self.prebuilt.clone()
-        };
-        lap(t, 0, &mut clock);
-        // As `batch_loss` in training.rs (plain VAE, contrast on μ, no NT-Xent).
-        let f = model.forward(batch.x.clone(), Some(batch.eps));
-        lap(t, 1, &mut clock);
-        let w = batch.weights;
-        let recon = (loss::masked_mse(f.recon, batch.x, batch.mask) * w.clone()).mean();
-        let kl = (loss::kl_normal(f.mu.clone(), f.logvar) * w.clone()).mean();
-        let flow = (loss::flow_term(f.logdet) * w).mean();
-        let supcon = match self.loss {
-            LossKind::ReconKl => Tensor::zeros([1], &self.device),
-            LossKind::Supcon => loss::supcon(f.mu, &self.host.labels, TAU),
-        };
-        let ntxent = Tensor::<1>::zeros([1], &self.device);
-        let total = recon.clone()
-            + (kl.clone() + flow.clone()) * BETA
-            + supcon.clone() * SUPCON_WEIGHT
-            + ntxent.clone() * 0.0;
-        lap(t, 2, &mut clock);
-        // Reads happen before backward in the trainer (the non-finite check).
-        let terms = [&total, &recon, &kl, &flow, &supcon, &ntxent];
-        let n_reads = match v.reads {
-            Reads::Six => 6,
-            Reads::One => 1,
-            Reads::None => 0,
-        };
-        let mut out = 0f32;
-        let mut read_time = Duration::ZERO;
-        if n_reads > 0 {
-            let r0 = Instant::now();
-            for term in &terms[..n_reads] {
-                out += to_vec((*term).clone()).first().copied().unwrap_or(f32::NAN);
-            }
-            read_time = r0.elapsed();
+    fn rows(&mut self) -> &'a [u32] {
+        let sample: &'a Sample = self.sample;
+        let rows = &sample.prepared.train_rows;
+        if self.next + BATCH > rows.len() {
+            self.next = 0;
         }
-        clock = Instant::now();
-        let grads = GradientsParams::from_grads(total.backward(), &model);
-        lap(t, 3, &mut clock);
-        self.model = Some(self.optim.step(LR, model, grads));
-        lap(t, 4, &mut clock);
-        t[5] += read_time;
-        out
+        self.next += BATCH;
+        &rows[self.next - BATCH..self.next]
+    }
+
+    /// One step exactly as the epoch loop runs it.
+    fn step(&mut self) -> f64 {
+        let rows = self.rows();
+        let batch = self.batches.build(rows, None, &mut self.rng);
+        let model = self.model.take().expect("model");
+        let (model, terms) = step::train_step(
+            model,
+            &mut self.optim,
+            LR,
+            &self.sample.config,
+            batch,
+            &self.weights,
+            0,
+        )
+        .expect("finite loss");
+        self.model = Some(model);
+        terms.total
+    }
+
+    /// The same step in its pieces; `t[k]` accumulates the time of phase `PHASES[k]`.
+    fn step_phases(&mut self, t: &mut [Duration; 4]) -> f64 {
+        let mut clock = Instant::now();
+        let mut lap = |k: usize| {
+            let now = Instant::now();
+            t[k] += now - clock;
+            clock = now;
+        };
+        let rows = self.rows();
+        let batch = self.batches.build(rows, None, &mut self.rng);
+        lap(0);
+        let model = self.model.take().expect("model");
+        let loss = step::batch_loss(&model, &self.sample.config, batch, &self.weights);
+        lap(1);
+        let terms = loss.read();
+        lap(2);
+        self.model = Some(step::descend(model, &mut self.optim, LR, loss));
+        lap(3);
+        terms.total
     }
 }
 
 fn bench_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("step");
     g.throughput(Throughput::Elements(BATCH as u64));
-    for (loss_name, kind) in LOSSES {
-        for v in VARIANTS {
-            let mut tr = Trainer::new(kind);
-            let mut t = [Duration::ZERO; 6];
-            g.bench_function(BenchmarkId::new(loss_name, v.name), |b| {
-                b.iter(|| black_box(tr.step(v, &mut t)))
-            });
-        }
+    for (loss_name, supcon) in LOSSES {
+        let sample = Sample::load(supcon);
+        let mut tr = Trainer::new(&sample);
+        g.bench_function(loss_name, |b| b.iter(|| black_box(tr.step())));
     }
     g.finish();
 }
 
 fn bench_phases(c: &mut Criterion) {
     let mut g = c.benchmark_group("phase");
-    for (loss_name, kind) in LOSSES {
-        let mut tr = Trainer::new(kind);
+    for (loss_name, supcon) in LOSSES {
+        let sample = Sample::load(supcon);
+        let mut tr = Trainer::new(&sample);
         for (k, phase) in PHASES.iter().enumerate() {
             g.bench_function(BenchmarkId::new(loss_name, phase), |b| {
                 b.iter_custom(|iters| {
-                    let mut t = [Duration::ZERO; 6];
+                    let mut t = [Duration::ZERO; 4];
                     for _ in 0..iters {
-                        black_box(tr.step(VARIANTS[0], &mut t));
+                        black_box(tr.step_phases(&mut t));
                     }
                     t[k]
                 })

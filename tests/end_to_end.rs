@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bead_train::config::{ModelKind, Schedule, TrainConfig};
-use bead_train::export::{ExportOptions, export_model};
-use bead_train::latent::burn_scores;
-use bead_train::{RunOptions, ScoreHead, TrainedModel, train};
+use bead_train::{
+    ExportOptions, ModelKind, RunOptions, Schedule, ScoreHead, TrainConfig, TrainedModel,
+    burn_scores, export_model, train,
+};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,16 +38,16 @@ fn config(kind: ModelKind, epochs: usize) -> TrainConfig {
 
 /// Test events: the shipped sample's test split (cut from ../shared/data/test).
 fn test_events(features: &[String]) -> Vec<f32> {
-    let files = bead_train::data::expand_inputs(&[root()
+    let files = bead_train::expand_inputs(&[root()
         .join("data/sample/test/*.parquet")
         .display()
         .to_string()])
     .unwrap();
-    let spec = bead_train::data::DataSpec {
+    let spec = bead_train::DataSpec {
         features: Some(features.to_vec()),
         ..Default::default()
     };
-    let t = bead_train::data::load_events(&files, &spec, None, false).unwrap();
+    let t = bead_train::load_events(&files, &spec, None, false).unwrap();
     // 600 events spread over the three sources.
     let f = t.num_features();
     (0..t.len())
@@ -293,8 +293,7 @@ fn float16_weights_stay_close_to_float32() {
 
 #[test]
 fn cli_pipeline_score_calibrate_evaluate() {
-    use bead_train::evaluate::{EvaluateOptions, calibrate, evaluate};
-    use bead_train::export::export_to_file;
+    use bead_train::{EvaluateOptions, calibrate, evaluate, export_to_file};
     let dir = tmpdir("pipeline");
     train(&config(ModelKind::Vae, 2), &dir, &RunOptions::default()).unwrap();
     let trained = TrainedModel::load(&dir).unwrap();
@@ -343,18 +342,17 @@ fn cli_pipeline_score_calibrate_evaluate() {
             .display()
             .to_string(),
     ];
-    let table = bead_train::scoring::load_for_model(&model, &input).unwrap();
+    let table = bead_train::load_for_model(&model, &input).unwrap();
     let expected = bead_train::score_table(&model, &table, false).unwrap();
     for ext in ["csv", "parquet"] {
         let out = dir.join(format!("scores.{ext}"));
-        let n = bead_train::scoring::score_files(&onnx, &input, &out, false).unwrap();
+        let n = bead_train::score_files(&onnx, &input, &out, false).unwrap();
         assert_eq!(n, expected.len());
-        let spec = bead_train::data::DataSpec {
+        let spec = bead_train::DataSpec {
             features: Some(vec!["score".into()]),
             ..Default::default()
         };
-        let back =
-            bead_train::data::load_events(std::slice::from_ref(&out), &spec, None, false).unwrap();
+        let back = bead_train::load_events(std::slice::from_ref(&out), &spec, None, false).unwrap();
         assert_eq!(
             back.features, expected,
             "{ext} scores differ or are out of order"

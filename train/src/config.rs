@@ -352,7 +352,10 @@ impl TrainConfig {
     /// Read a TOML file; unknown keys are errors.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+        toml::from_str(&text).map_err(|source| Error::ConfigFile {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// Check values that would otherwise fail late or silently.

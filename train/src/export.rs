@@ -13,9 +13,8 @@ use bead_infer::onnx::{self, pb};
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::latent::ScoreHead;
 use crate::manifest::{ModelManifest, TrainedModel};
-use crate::model::{BeadVae, Mlp, to_vec};
+use crate::model::{BeadVae, Mlp, ScoreHead, to_vec};
 
 /// Export options.
 #[derive(Debug, Clone)]

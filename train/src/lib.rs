@@ -5,11 +5,31 @@
 //! generators and tunes, with a supervised-contrastive term over the generator labels so that
 //! each source forms its own latent cluster. Anything outside all of them is anomalous.
 //!
-//! Layout, in the order data flows: [`data`] (Parquet/CSV events) → [`preprocess`] (fitted,
-//! ONNX-expressible transforms) → [`model`] and [`loss`] (burn) → [`training`] (the loop,
-//! checkpoints, metrics) → [`latent`] (score heads) → [`export`] (ONNX with preprocessing
-//! and metadata) → [`evaluate`] (ROC, efficiencies, false-positive inflation, thresholds)
-//! → [`plots`].
+//! ## The pipeline
+//!
+//! In the order data flows (the `bead` subcommand in brackets):
+//!
+//! 1. **Configure**: a [`TrainConfig`] (`bead.toml`, [`TrainConfig::from_file`]; `bead init`
+//!    writes [`CONFIG_TEMPLATE`]).
+//! 2. **Load events**: [`expand_inputs`] and [`load_events`] read Parquet or CSV files into an
+//!    [`EventTable`] as a [`DataSpec`] says; every problem is a [`DataError`] naming file,
+//!    column and row. [`prepare`] loads the training files and makes the seeded split.
+//! 3. **Preprocess**: a [`Preprocessor`] fitted on the training split (log, sin/cos,
+//!    standardisation, padded-object mask), later written into the ONNX graph.
+//! 4. **Model**: [`BeadVae`] (burn) and its loss terms; the latent space gives the anomaly
+//!    score heads ([`ScoreHead`], computed in burn by [`burn_scores`]).
+//! 5. **Train** (`bead train`): [`train`] runs the epoch loop with checkpoints and
+//!    [`RunOptions::resume`]; one optimisation step is [`step::train_step`]. The result is a
+//!    model directory: weights, a [`ModelManifest`] and [`EpochMetrics`] per epoch, loaded
+//!    back as a [`TrainedModel`].
+//! 6. **Export** (`bead export`): [`export_model`] / [`export_to_file`] write preprocessing,
+//!    encoder and one score head as a single ONNX graph for the `bead_infer` runtime.
+//! 7. **Calibrate** (`bead calibrate`): [`calibrate()`] sets thresholds for target
+//!    false-positive rates on the validation background.
+//! 8. **Evaluate** (`bead evaluate`): [`evaluate()`] measures detection power per signal and
+//!    false-positive inflation per background source into a [`Report`] (and plots).
+//! 9. **Score** (`bead score`, `bead bench`): [`score_files`] and [`score_table`] run the
+//!    exported model over events; [`bench()`] times it on this machine.
 //!
 //! ```no_run
 //! use bead_train::{TrainConfig, RunOptions, train};
@@ -26,27 +46,42 @@
 
 #![forbid(unsafe_code)]
 
-pub mod config;
-pub mod data;
-pub mod error;
-pub mod evaluate;
-pub mod export;
-pub mod latent;
-pub mod loss;
-pub mod manifest;
-pub mod model;
-pub mod plots;
-pub mod preprocess;
-pub mod rng;
+mod config;
+mod data;
+mod error;
+mod evaluate;
+mod export;
+mod manifest;
+mod model;
+mod preprocess;
+mod rng;
 pub mod robustness;
-pub mod scoring;
-pub mod stats;
-pub mod training;
-pub mod weighted;
+mod scoring;
+mod training;
 
-pub use config::{ModelKind, Schedule, TrainConfig};
+pub use config::{
+    ContrastOn, DataConfig, LossConfig, ModelConfig, ModelKind, OptimConfig, PreprocessConfig,
+    Schedule, TEMPLATE as CONFIG_TEMPLATE, TrainConfig,
+};
+pub use data::{
+    Column, DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError, DataSpec, EventTable,
+    expand_inputs, load_events,
+};
 pub use error::{Error, Result};
-pub use latent::ScoreHead;
-pub use manifest::{ModelManifest, TrainedModel};
-pub use scoring::{load_model, score_table};
-pub use training::{RunOptions, TrainOutcome, train};
+pub use evaluate::statistics::weighted;
+pub use evaluate::{
+    CONFIDENCE, Efficiency, EvaluateOptions, HeadReport, LatentReport, MIN_EXPECTED_BACKGROUND,
+    Report, SignalReport, SourceReport, WORKING_POINTS, calibrate, evaluate, summary,
+};
+pub use export::{ExportOptions, export_bytes, export_model, export_to_file};
+pub use manifest::{
+    MANIFEST_FILE, METRICS_FILE, ModelManifest, SourceStats, Threshold, TrainedModel, WEIGHTS_FILE,
+};
+pub use model::{BeadVae, Forward, ScoreHead, burn_scores};
+pub use preprocess::Preprocessor;
+pub use rng::Rng;
+pub use scoring::{BenchOutput, bench, load_for_model, load_model, score_files, score_table};
+pub use training::{
+    EpochMetrics, LossTerms, Prepared, RunOptions, TrainOutcome, prepare, read_metrics, step,
+    train, train_prepared,
+};

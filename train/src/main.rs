@@ -3,9 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bead_train::config::{ModelKind, Schedule, TEMPLATE, TrainConfig};
-use bead_train::export::{ExportOptions, export_to_file};
-use bead_train::{Error, Result, RunOptions, ScoreHead, TrainedModel, evaluate, scoring};
+use bead_train::{
+    CONFIG_TEMPLATE, Error, EvaluateOptions, ExportOptions, ModelKind, Result, RunOptions,
+    Schedule, ScoreHead, TrainConfig, TrainedModel, export_to_file,
+};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -176,6 +177,8 @@ struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Training files (Parquet or CSV) or globs; overrides [data] train.
+    // `[data]` is the TOML table in the --help text, not a rustdoc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, num_args = 1..)]
     train: Vec<String>,
     /// Output model directory.
@@ -313,7 +316,7 @@ fn run(cli: Cli) -> Result<()> {
                     path.display()
                 )));
             }
-            std::fs::write(&path, TEMPLATE).map_err(|e| Error::io(&path, e))?;
+            std::fs::write(&path, CONFIG_TEMPLATE).map_err(|e| Error::io(&path, e))?;
             println!("wrote {}", path.display());
         }
         Command::Train(args) => {
@@ -353,8 +356,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             export_to_file(&trained, &opts, &output)?;
             // Load it back: the file must pass our own checks before anyone deploys it.
-            let loaded =
-                bead_infer::Model::load(&output).map_err(|e| Error::Infer(e.to_string()))?;
+            let loaded = bead_infer::Model::load(&output)?;
             println!(
                 "wrote {} (score {}, {} features, kernel {})",
                 output.display(),
@@ -369,7 +371,7 @@ fn run(cli: Cli) -> Result<()> {
             output,
             quiet,
         } => {
-            let n = scoring::score_files(&model, &input, &output, !quiet)?;
+            let n = bead_train::score_files(&model, &input, &output, !quiet)?;
             println!("scored {n} events into {}", output.display());
         }
         Command::Evaluate {
@@ -380,19 +382,22 @@ fn run(cli: Cli) -> Result<()> {
             json,
             plots,
         } => {
-            let report = evaluate::evaluate(
+            let report = bead_train::evaluate(
                 &model,
-                &evaluate::EvaluateOptions {
+                &EvaluateOptions {
                     background,
                     signal,
                     target_fpr: fpr,
                     plots: plots.clone(),
                 },
             )?;
-            println!("{}", evaluate::summary(&report));
+            println!("{}", bead_train::summary(&report));
             if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&report)
-                    .map_err(|e| Error::Model(format!("cannot serialise report: {e}")))?;
+                let text =
+                    serde_json::to_string_pretty(&report).map_err(|source| Error::Serialize {
+                        what: "report",
+                        source,
+                    })?;
                 std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
                 println!("report written to {}", path.display());
             }
@@ -408,7 +413,7 @@ fn run(cli: Cli) -> Result<()> {
             onnx,
         } => {
             let rate = rate_hz.zip(input_rate_hz);
-            let (manifest, files) = evaluate::calibrate(&model, &fpr, rate, &onnx)?;
+            let (manifest, files) = bead_train::calibrate(&model, &fpr, rate, &onnx)?;
             for (head, list) in &manifest.thresholds {
                 for t in list {
                     println!("{head:<9} FPR {:<8} threshold {:.6}", t.fpr, t.threshold);
@@ -425,7 +430,7 @@ fn run(cli: Cli) -> Result<()> {
             no_reference,
             json,
         } => {
-            let report = scoring::bench(
+            let report = bead_train::bench(
                 &model,
                 events.as_deref(),
                 repetitions,

@@ -76,18 +76,19 @@ impl ModelManifest {
     pub fn load(dir: &Path) -> Result<Self> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Model(format!(
-                "{}: not a bead model manifest: {e}",
-                path.display()
-            ))
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            path,
+            what: "bead model manifest",
+            source,
         })
     }
 
     /// Write `DIR/bead-model.json` atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| Error::Model(format!("cannot serialise manifest: {e}")))?;
+        let text = serde_json::to_string_pretty(self).map_err(|source| Error::Serialize {
+            what: "manifest",
+            source,
+        })?;
         write_atomic(&dir.join(MANIFEST_FILE), text.as_bytes())
     }
 
@@ -122,15 +123,12 @@ impl TrainedModel {
         let device = Device::default();
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.exists() {
-            return Err(Error::Model(format!(
-                "{}: weights missing",
-                weights.display()
-            )));
+            return Err(Error::model(&weights, "weights missing"));
         }
         let model = manifest
             .build_model(&device)
             .try_load_file(&weights)
-            .map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+            .map_err(|e| Error::record(&weights, e))?;
         Ok(Self {
             manifest,
             model,

@@ -18,7 +18,7 @@ const CHUNK: usize = 8192;
 
 /// Load an ONNX model with the runtime.
 pub fn load_model(path: &Path) -> Result<Model> {
-    Model::load(path).map_err(|e| Error::Infer(e.to_string()))
+    Ok(Model::load(path)?)
 }
 
 /// Read event files with the model's feature columns, in the model's order.
@@ -52,9 +52,7 @@ pub fn score_table(model: &Model, table: &EventTable, progress: bool) -> Result<
         .try_for_each_init(
             || model.session(),
             |session, (out, events)| {
-                session
-                    .score_batch(events, out)
-                    .map_err(|e| Error::Infer(e.to_string()))?;
+                session.score_batch(events, out)?;
                 if let Some(bar) = bar.as_ref() {
                     bar.inc(out.len() as u64);
                 }
@@ -98,9 +96,11 @@ pub fn score_files(
 
 fn write_csv(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> {
     let tmp = crate::manifest::tmp_path(path);
-    let mut w = csv::Writer::from_path(&tmp)
-        .map_err(|e| Error::Config(format!("{}: {e}", tmp.display())))?;
-    let err = |e: csv::Error| Error::Config(format!("{}: {e}", tmp.display()));
+    let err = |source: csv::Error| Error::Csv {
+        path: tmp.clone(),
+        source,
+    };
+    let mut w = csv::Writer::from_path(&tmp).map_err(err)?;
     let mut header = vec!["score".to_string()];
     header.extend(table.passthrough.iter().map(|(n, _)| n.clone()));
     w.write_record(&header).map_err(err)?;
@@ -125,7 +125,10 @@ fn write_parquet(path: &Path, table: &EventTable, scores: &[f32]) -> Result<()> 
     use parquet::file::writer::SerializedFileWriter;
     use parquet::schema::types::Type;
 
-    let perr = |e: parquet::errors::ParquetError| Error::Config(format!("{}: {e}", path.display()));
+    let perr = |source: parquet::errors::ParquetError| Error::Parquet {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut fields = vec![Arc::new(
         Type::primitive_type_builder("score", PhysicalType::FLOAT)
             .with_repetition(Repetition::REQUIRED)
@@ -229,8 +232,7 @@ pub fn bench(
         reference,
         ..BenchOptions::default()
     };
-    let r = bead_infer::bench_model(&model, &events, &opts, allocations)
-        .map_err(|e| Error::Infer(e.to_string()))?;
+    let r = bead_infer::bench_model(&model, &events, &opts, allocations)?;
     let mut text = format!(
         "model {} ({} features, score {}), kernel {}\n{:<28} {:>10} {:>10} {:>14} {:>12}\n",
         model_path.display(),

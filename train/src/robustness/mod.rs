@@ -7,7 +7,7 @@
 //! robust to the generator difference, 2 when the unseen generator fires the trigger twice as
 //! often. The same protocol trained on each single source is the baseline that enrichment must
 //! beat. Every number is weighted, repeated over seeds (mean ± std) and carries the interval of
-//! [`crate::weighted::inflation`], which includes the threshold's own statistical error.
+//! [`weighted::inflation`](crate::weighted::inflation), which includes the threshold's own statistical error.
 //!
 //! Signals: each signal file is split in two halves (seeded, fixed). The *validation* half
 //! chooses the head reported as `selected_head` (highest mean AUC over signals); the *test*
@@ -31,14 +31,16 @@ pub use report::{
 use crate::config::TrainConfig;
 use crate::data::{self, DataSpec, EventTable};
 use crate::error::{Error, Result};
-use crate::export::{ExportOptions, export_model};
-use crate::latent::ScoreHead;
+use crate::evaluate::statistics::{
+    silhouette as silhouette_of,
+    weighted::{self, Sample},
+};
 use crate::manifest::TrainedModel;
+use crate::model::ScoreHead;
 use crate::scoring::score_table;
 use crate::training::{
     Prepared, RunOptions, data_spec, retain_sources, select_rows, train_prepared,
 };
-use crate::weighted::{self, Sample};
 
 /// Confidence level of every interval: ±1σ.
 pub const CONFIDENCE: f64 = 0.6827;
@@ -341,8 +343,7 @@ impl Scored {
     }
 
     fn sample(&self, name: &str) -> Result<Sample<'_>> {
-        Sample::new(name, &self.scores, self.weights.as_deref())
-            .map_err(|e| Error::Config(e.to_string()))
+        Sample::new(name, &self.scores, self.weights.as_deref()).map_err(Error::from)
     }
 }
 
@@ -369,7 +370,7 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
         ..JobResult::default()
     };
     for head in ScoreHead::available(&trained.manifest) {
-        let model = runtime_model(&trained, head)?;
+        let model = crate::evaluate::runtime_model(&trained, head)?;
         // Calibration background: the trained sources' validation events or the given files.
         let calibration = match &inputs.calibration {
             None => {
@@ -437,7 +438,7 @@ fn silhouette(trained: &TrainedModel, prepared: &Prepared) -> Option<f64> {
     }
     let step = prepared.val_rows.len().div_ceil(3000).max(1);
     let rows: Vec<u32> = prepared.val_rows.iter().step_by(step).copied().collect();
-    let (mu, _) = crate::latent::encode_rows(
+    let (mu, _) = crate::model::encode_rows(
         &trained.model,
         &prepared.table,
         &trained.manifest.preprocessing,
@@ -448,19 +449,5 @@ fn silhouette(trained: &TrainedModel, prepared: &Prepared) -> Option<f64> {
         .iter()
         .map(|&r| prepared.table.labels[r as usize])
         .collect();
-    crate::stats::silhouette(&mu, trained.manifest.config.model.latent, &labels)
-}
-
-/// The exported graph of one head, loaded in the runtime (what a trigger would run).
-fn runtime_model(trained: &TrainedModel, head: ScoreHead) -> Result<bead_infer::Model> {
-    let proto = export_model(
-        trained,
-        &ExportOptions {
-            score: head,
-            with_mu: false,
-            f16: false,
-        },
-    )?;
-    bead_infer::Model::from_bytes(&bead_infer::onnx::encode_model(&proto), head.name())
-        .map_err(|e| Error::Infer(e.to_string()))
+    silhouette_of(&mu, trained.manifest.config.model.latent, &labels)
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use super::report::{RobustnessReport, SourceResult, fpr_key};
-use crate::error::{Error, Result};
-use crate::plots::{InflationSeries, inflation_curves};
+use crate::error::Result;
+use crate::evaluate::plots::{InflationSeries, inflation_curves};
 
 fn series(label: &str, r: &SourceResult, head: &str, fprs: &[f64]) -> Option<InflationSeries> {
     let h = r.heads.iter().find(|h| h.score == head)?;
@@ -55,8 +55,7 @@ pub(super) fn inflation_plots(report: &RobustnessReport, dir: &Path) -> Result<(
             }
         }
         let path = dir.join(format!("inflation_{}.png", r.source));
-        inflation_curves(&path, &format!("Unseen source: {}", r.source), &all)
-            .map_err(|e| Error::Model(format!("{}: plot: {e}", path.display())))?;
+        inflation_curves(&path, &format!("Unseen source: {}", r.source), &all)?;
     }
     Ok(())
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{CONFIDENCE, HeadMeasure, Job, JobResult, RobustnessOptions};
 use crate::error::{Error, Result};
+use crate::evaluate::statistics::weighted::Inflation;
 use crate::manifest::write_atomic;
-use crate::weighted::Inflation;
 
 /// The key of a false-positive rate in reports: `1e-3`, `2.5e-3`.
 pub fn fpr_key(fpr: f64) -> String {
@@ -423,8 +423,10 @@ pub fn markdown(report: &RobustnessReport) -> String {
 
 /// Write `robustness.json` and `robustness.md` into `dir`.
 pub fn write(report: &RobustnessReport, dir: &Path) -> Result<()> {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| Error::Model(format!("cannot serialise the robustness report: {e}")))?;
+    let json = serde_json::to_string_pretty(report).map_err(|source| Error::Serialize {
+        what: "robustness report",
+        source,
+    })?;
     write_atomic(&dir.join("robustness.json"), json.as_bytes())?;
     write_atomic(&dir.join("robustness.md"), markdown(report).as_bytes())
 }

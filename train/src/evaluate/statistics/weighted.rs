@@ -3,7 +3,7 @@
 //!
 //! Generators such as Sherpa or MadGraph at NLO produce weighted events, some negative. A
 //! false-positive rate is then Σ_{score > t} w / Σ w, not k/n. Conventions (shared with
-//! [`crate::stats`]):
+//! [the rest of this module](super)):
 //! - an event is accepted when `score > t` (strictly);
 //! - `-0.0 == +0.0`, NaN sorts above every number;
 //! - negative weights are allowed; a sample whose total weight is ≤ 0 cannot define a rate
@@ -230,7 +230,7 @@ impl<'a> Sample<'a> {
 
 /// Weighted area under the ROC curve: Σ_i Σ_j w_i w_j ([s_i > b_j] + ½[s_i = b_j]) / (W_S W_B),
 /// the weighted Mann–Whitney statistic. `O((n + m) log(n + m))`. Unit weights give
-/// [`crate::stats::roc_auc`] exactly.
+/// [`super::roc_auc`] exactly.
 pub fn auc(background: &Sample, signal: &Sample) -> f64 {
     if background.scores.is_empty() || signal.scores.is_empty() {
         return f64::NAN;
@@ -294,7 +294,7 @@ impl Cut {
 
 /// The working-point threshold for a target false-positive rate on a weighted sample.
 ///
-/// Convention (the weighted form of [`crate::stats::threshold_for_fpr`], identical to it for
+/// Convention (the weighted form of [`super::threshold_for_fpr`], identical to it for
 /// unit weights): walking down from the highest score, the threshold is the lowest sample
 /// value `t` reached before the weight strictly above the next lower value would exceed
 /// `fpr · Σw`. Ties can make the realised rate lower than `fpr`, never higher (with
@@ -368,6 +368,7 @@ pub fn rate(above: Counts, total: Counts, cl: f64) -> Rate {
 }
 
 /// Clopper–Pearson with real-valued counts (`k ≤ n`), the form used for effective counts.
+/// The edges come from the precise bisection inverse of [`super::clopper_pearson`].
 pub fn clopper_pearson_real(k: f64, n: f64, cl: f64) -> (f64, f64) {
     if !(n > 0.0) || !k.is_finite() {
         return (0.0, 1.0);
@@ -378,18 +379,20 @@ pub fn clopper_pearson_real(k: f64, n: f64, cl: f64) -> (f64, f64) {
     let lo = if k <= 1e-12 * n {
         0.0
     } else {
-        beta_quantile(k, n - k + 1.0, alpha / 2.0)
+        super::interval::beta_quantile(k, n - k + 1.0, alpha / 2.0)
     };
     let hi = if n - k <= 1e-12 * n {
         1.0
     } else {
-        beta_quantile(k + 1.0, n - k, 1.0 - alpha / 2.0)
+        super::interval::beta_quantile(k + 1.0, n - k, 1.0 - alpha / 2.0)
     };
     (lo, hi)
 }
 
-/// Quantile of Beta(a, b) at `p` (statrs' AS 64 / AS 109 inversion).
-fn beta_quantile(a: f64, b: f64, p: f64) -> f64 {
+/// Quantile of Beta(a, b) at `p` for the Monte-Carlo points of [`inflation`]: statrs' fast
+/// AS 64 / AS 109 inversion, whose ~1e-5 relative error is far below the Monte-Carlo
+/// resolution (the interval edges, not the points, need precision elsewhere).
+fn mc_beta_quantile(a: f64, b: f64, p: f64) -> f64 {
     if !(a > 0.0 && b > 0.0) {
         return f64::NAN;
     }
@@ -440,8 +443,8 @@ pub fn inflation(test_above: Counts, test_total: Counts, cut: &Cut, cl: f64) -> 
             let u = (i as f64 + 0.5) / m as f64;
             // A second, decorrelated stratified sequence: the golden-ratio permutation.
             let v = ((i as f64 * 0.618_033_988_749_894_9) + 0.5).fract();
-            let pt = beta_quantile(ta, tb, u);
-            let pc = beta_quantile(ca, cb, v);
+            let pt = mc_beta_quantile(ta, tb, u);
+            let pc = mc_beta_quantile(ca, cb, v);
             pt / pc
         })
         .collect();
@@ -460,7 +463,7 @@ pub fn inflation(test_above: Counts, test_total: Counts, cut: &Cut, cl: f64) -> 
 
 /// Weighted ROC curve `(fpr, tpr)` for "accept `score ≥ t`" over every distinct score, from
 /// `(0, 0)` to `(1, 1)`, thinned for a logarithmic FPR axis exactly as
-/// [`crate::stats::roc_curve`] (which it equals for unit weights).
+/// [`super::roc_curve`] (which it equals for unit weights).
 pub fn roc_curve(background: &Sample, signal: &Sample, points: usize) -> Vec<(f64, f64)> {
     if background.scores.is_empty() || signal.scores.is_empty() {
         return Vec::new();
@@ -551,6 +554,7 @@ fn thin_log_fpr(full: Vec<(f64, f64)>, n: f64, points: usize) -> Vec<(f64, f64)>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::evaluate::statistics as stats;
 
     /// SplitMix64 → uniform and normal deviates for test samples.
     struct Rng(u64);
@@ -632,27 +636,27 @@ mod tests {
             Sample::new("b", &b, Some(&ones_b)).unwrap(),
             Sample::new("s", &s, Some(&ones_s)).unwrap(),
         );
-        assert_eq!(auc(&wb, &ws), crate::stats::roc_auc(&b, &s));
+        assert_eq!(auc(&wb, &ws), stats::roc_auc(&b, &s));
         for fpr in [0.0, 1e-3, 0.01, 0.0137, 0.29, 0.5, 1.0] {
             let cut = threshold_for_fpr(&wb, fpr).unwrap();
             assert_eq!(
                 Some(cut.value),
-                crate::stats::threshold_for_fpr(&b, fpr),
+                stats::threshold_for_fpr(&b, fpr),
                 "fpr {fpr}"
             );
-            let (k, n) = crate::stats::fraction_above(&b, cut.value);
+            let (k, n) = stats::count_above(&b, cut.value);
             assert_eq!((cut.above.sum_w, cut.total.sum_w), (k as f64, n as f64));
             let r = rate(cut.above, cut.total, 0.6827);
-            let (lo, hi) = crate::stats::clopper_pearson(k as u64, n as u64, 0.6827);
+            let (lo, hi) = stats::clopper_pearson(k as u64, n as u64, 0.6827);
             assert!(
                 (r.lo - lo).abs() < 1e-9 && (r.hi - hi).abs() < 1e-9,
                 "fpr {fpr}"
             );
         }
-        assert_eq!(roc_curve(&wb, &ws, 50), crate::stats::roc_curve(&b, &s, 50));
+        assert_eq!(roc_curve(&wb, &ws, 50), stats::roc_curve(&b, &s, 50));
         assert_eq!(
             roc_curve(&Sample::unweighted(&b), &Sample::unweighted(&s), 10_000),
-            crate::stats::roc_curve(&b, &s, 10_000)
+            stats::roc_curve(&b, &s, 10_000)
         );
     }
 
@@ -675,15 +679,15 @@ mod tests {
             Sample::new("b", &b, Some(&wb)).unwrap(),
             Sample::new("s", &s, Some(&ws)).unwrap(),
         );
-        assert!((auc(&sb, &ss) - crate::stats::roc_auc(&rb, &rs)).abs() < 1e-12);
+        assert!((auc(&sb, &ss) - stats::roc_auc(&rb, &rs)).abs() < 1e-12);
         for fpr in [1e-3, 0.01, 0.1, 0.5] {
             let cut = threshold_for_fpr(&sb, fpr).unwrap();
             assert_eq!(
                 Some(cut.value),
-                crate::stats::threshold_for_fpr(&rb, fpr),
+                stats::threshold_for_fpr(&rb, fpr),
                 "fpr {fpr}"
             );
-            let (k, n) = crate::stats::fraction_above(&rs, cut.value);
+            let (k, n) = stats::count_above(&rs, cut.value);
             assert!((ss.fraction_above(cut.value) - k as f64 / n as f64).abs() < 1e-12);
         }
     }

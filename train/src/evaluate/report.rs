@@ -1,33 +1,18 @@
-//! `bead evaluate` and `bead calibrate`: detection power per signal, false-positive inflation
-//! per background source, trigger thresholds, plots.
-//!
-//! Every score is computed by the runtime on the exported graph of each head, so the numbers
-//! describe exactly what a trigger would run. Thresholds are calibrated on the validation
-//! split of the training sources (never on the test files being evaluated): the
-//! false-positive inflation of a source is its FPR at that threshold divided by the target,
-//! which stays near 1 when the model is robust to that generator.
+//! `bead evaluate`: detection power per signal and false-positive inflation per background
+//! source, for every score head, as a [`Report`] (JSON) with a text [`summary`] and plots.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::calibrate::{is_onnx, runtime_model, validation_table};
+use super::{CONFIDENCE, MIN_EXPECTED_BACKGROUND, WORKING_POINTS, plots, statistics};
 use crate::data::EventTable;
 use crate::error::{Error, Result};
-use crate::export::{ExportOptions, export_model};
-use crate::latent::{ScoreHead, encode_rows};
-use crate::manifest::{ModelManifest, Threshold, TrainedModel, write_atomic};
+use crate::manifest::TrainedModel;
+use crate::model::{ScoreHead, encode_rows};
 use crate::scoring::{load_for_model, score_table};
-use crate::stats;
-use crate::training::prepare;
-
-/// Signal-efficiency working points reported for every signal.
-pub const WORKING_POINTS: [(&str, f64); 3] = [("1e-2", 1e-2), ("1e-3", 1e-3), ("1e-4", 1e-4)];
-/// An FPR is measurable when the background sample expects at least this many events above
-/// threshold; below that it is reported as n/a.
-pub const MIN_EXPECTED_BACKGROUND: f64 = 10.0;
-/// Confidence level of the reported binomial (Clopper–Pearson) intervals: ±1σ.
-pub const CONFIDENCE: f64 = 0.6827;
 
 /// Efficiency with its Clopper–Pearson interval.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,7 +33,7 @@ pub struct Efficiency {
 
 impl Efficiency {
     fn new(k: usize, n: usize, threshold: f32) -> Self {
-        let (lo, hi) = stats::clopper_pearson(k as u64, n as u64, CONFIDENCE);
+        let (lo, hi) = statistics::clopper_pearson(k as u64, n as u64, CONFIDENCE);
         Self {
             value: k as f64 / n.max(1) as f64,
             lo,
@@ -157,50 +142,6 @@ struct HeadModel {
     validation: Option<Vec<f32>>,
 }
 
-fn runtime_model(trained: &TrainedModel, head: ScoreHead) -> Result<bead_infer::Model> {
-    let proto = export_model(
-        trained,
-        &ExportOptions {
-            score: head,
-            with_mu: false,
-            f16: false,
-        },
-    )?;
-    bead_infer::Model::from_bytes(&bead_infer::onnx::encode_model(&proto), head.name())
-        .map_err(|e| Error::Infer(e.to_string()))
-}
-
-/// The validation background of a model directory, reloaded with the stored seed.
-fn validation_table(manifest: &ModelManifest) -> Result<EventTable> {
-    let mut config = manifest.config.clone();
-    config.data.train = manifest
-        .train_files
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect();
-    let prepared = prepare(&config)?;
-    let mut t = prepared.table;
-    let f = t.num_features();
-    let mut features = Vec::with_capacity(prepared.val_rows.len() * f);
-    let mut labels = Vec::with_capacity(prepared.val_rows.len());
-    for &r in &prepared.val_rows {
-        features.extend_from_slice(t.row(r as usize));
-        labels.push(t.labels[r as usize]);
-    }
-    t.features = features;
-    t.labels = labels;
-    t.weights = None;
-    t.passthrough.clear();
-    Ok(t)
-}
-
-fn is_onnx(path: &Path) -> bool {
-    path.is_file()
-        && path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
-}
-
 fn file_stem(p: &Path) -> String {
     p.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -270,8 +211,8 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
             row.iter_mut().for_each(|v| *v /= norm);
         }
         latent = Some(LatentReport {
-            silhouette_by_source: stats::silhouette(&mu, d, &labels),
-            silhouette_normalized: stats::silhouette(&unit, d, &labels),
+            silhouette_by_source: statistics::silhouette(&mu, d, &labels),
+            silhouette_normalized: statistics::silhouette(&unit, d, &labels),
             events: rows.len(),
             validation_loss: trained.manifest.best_validation_loss,
         });
@@ -289,7 +230,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     };
     let first = &heads
         .first()
-        .ok_or_else(|| Error::Model("no score head".into()))?
+        .ok_or_else(|| Error::model(model_path, "no score head"))?
         .model;
     let training_sources: Vec<String> = first.info().sources.clone();
     let background = load_for_model(first, &opts.background)?;
@@ -304,16 +245,21 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     let mut plot_data = Vec::new();
     for hm in &heads {
         let threshold = match &hm.validation {
-            Some(v) => stats::threshold_for_fpr(v, opts.target_fpr).ok_or_else(|| {
-                Error::Model("no validation events to calibrate the threshold on".into())
+            Some(v) => statistics::threshold_for_fpr(v, opts.target_fpr).ok_or_else(|| {
+                Error::model(
+                    model_path,
+                    "no validation events to calibrate the threshold on",
+                )
             })?,
             None => hm.model.info().threshold_for_fpr(opts.target_fpr).ok_or_else(|| {
-                Error::Model(format!(
-                    "{}: no calibrated threshold for FPR {} in the metadata; run `bead calibrate` \
-                     or evaluate the model directory instead",
-                    model_path.display(),
-                    opts.target_fpr
-                ))
+                Error::model(
+                    model_path,
+                    format!(
+                        "no calibrated threshold for FPR {} in the metadata; run `bead calibrate` \
+                         or evaluate the model directory instead",
+                        opts.target_fpr
+                    ),
+                )
             })?,
         };
         let bkg_scores = score_table(&hm.model, &background, false)?;
@@ -325,8 +271,8 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
             for (key, fpr) in WORKING_POINTS {
                 let measurable = bkg_scores.len() as f64 * fpr >= MIN_EXPECTED_BACKGROUND;
                 let eff = if measurable {
-                    stats::threshold_for_fpr(&bkg_scores, fpr).map(|t| {
-                        let (k, n) = stats::fraction_above(&s, t);
+                    statistics::threshold_for_fpr(&bkg_scores, fpr).map(|t| {
+                        let (k, n) = statistics::count_above(&s, t);
                         Efficiency::new(k, n, t)
                     })
                 } else {
@@ -337,7 +283,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
             sig_reports.push(SignalReport {
                 name: name.clone(),
                 events: s.len(),
-                auc: stats::roc_auc(&bkg_scores, &s),
+                auc: statistics::roc_auc(&bkg_scores, &s),
                 tpr_at_fpr: tpr,
             });
             sig_scores.push((name.clone(), s));
@@ -346,7 +292,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
         let mut src_scores = Vec::new();
         for (name, rows) in &bkg_groups {
             let s: Vec<f32> = rows.iter().map(|&i| bkg_scores[i]).collect();
-            let (k, n) = stats::fraction_above(&s, threshold);
+            let (k, n) = statistics::count_above(&s, threshold);
             let e = Efficiency::new(k, n, threshold);
             src_reports.push(SourceReport {
                 name: name.clone(),
@@ -381,35 +327,32 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     };
     if let Some(dir) = &opts.plots {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let perr = |e: String| Error::Model(format!("plot: {e}"));
         for (head, bkg, sigs, srcs) in &plot_data {
             let curves: Vec<(String, Vec<(f64, f64)>)> = sigs
                 .iter()
                 .map(|(name, s)| {
                     (
-                        format!("{name} (AUC {:.3})", stats::roc_auc(bkg, s)),
-                        stats::roc_curve(bkg, s, 400),
+                        format!("{name} (AUC {:.3})", statistics::roc_auc(bkg, s)),
+                        statistics::roc_curve(bkg, s, 400),
                     )
                 })
                 .collect();
-            crate::plots::roc_curves(
+            plots::roc_curves(
                 dir.join(format!("roc_{head}.png")),
                 &format!("ROC, score {head}"),
                 &curves,
-            )
-            .map_err(|e| perr(e.to_string()))?;
+            )?;
             let mut series: Vec<(String, Vec<f32>, bool)> = srcs
                 .iter()
                 .map(|(n, s)| (n.clone(), s.clone(), false))
                 .collect();
             series.extend(sigs.iter().map(|(n, s)| (n.clone(), s.clone(), true)));
-            crate::plots::score_histograms(
+            plots::score_histograms(
                 dir.join(format!("scores_{head}.png")),
                 &format!("Score distributions, {head}"),
                 head,
                 &series,
-            )
-            .map_err(|e| perr(e.to_string()))?;
+            )?;
         }
         if let Some(trained) = &trained {
             latent_plot(trained, &background, &signals, dir)?;
@@ -442,7 +385,7 @@ fn latent_plot(
         .map(|(n, rows)| (n, encode(background, &thin(rows))))
         .collect();
     let all: Vec<f32> = bkg.iter().flat_map(|(_, m)| m.iter().copied()).collect();
-    let pca = stats::Pca::fit(&all, d);
+    let pca = statistics::Pca::fit(&all, d);
     let bkg_pts: Vec<(String, Vec<[f32; 2]>)> = bkg
         .iter()
         .map(|(n, m)| (n.clone(), pca.project(m)))
@@ -456,14 +399,13 @@ fn latent_plot(
             )
         })
         .collect();
-    crate::plots::latent_pca(
+    plots::latent_pca(
         dir.join("latent_pca.png"),
         "Latent means (PCA of background μ)",
         &bkg_pts,
         &sig_pts,
         pca.explained,
     )
-    .map_err(|e| Error::Model(format!("plot: {e}")))
 }
 
 fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
@@ -487,8 +429,7 @@ fn training_plot(metrics: &Path, out: &Path) -> Result<()> {
     if m.iter().any(|e| e.ntxent_weight > 0.0) {
         series.push(("train NT-Xent".to_string(), col(&|e| e.train.ntxent)));
     }
-    crate::plots::training_curves(out, "Training curves", &epochs, &series)
-        .map_err(|e| Error::Model(format!("plot: {e}")))
+    plots::training_curves(out, "Training curves", &epochs, &series)
 }
 
 /// The human-readable summary of a report.
@@ -550,110 +491,4 @@ pub fn summary(report: &Report) -> String {
         }
     }
     s
-}
-
-/// `bead calibrate`: thresholds for each FPR on the validation background, for every head;
-/// stored in the manifest and in every ONNX file given (and every `*.onnx` in the directory).
-pub fn calibrate(
-    dir: &Path,
-    fprs: &[f64],
-    rate_hz: Option<(f64, f64)>,
-    extra_onnx: &[PathBuf],
-) -> Result<(ModelManifest, Vec<PathBuf>)> {
-    let trained = TrainedModel::load(dir)?;
-    let val = validation_table(&trained.manifest)?;
-    let fprs: Vec<(f64, Option<f64>)> = match rate_hz {
-        Some((rate, input)) => {
-            if !(input > 0.0 && rate > 0.0 && rate <= input) {
-                return Err(Error::Config(format!(
-                    "--rate-hz {rate} must be positive and at most --input-rate-hz {input}"
-                )));
-            }
-            vec![(rate / input, Some(rate))]
-        }
-        None => fprs.iter().map(|f| (*f, None)).collect(),
-    };
-    for (fpr, _) in &fprs {
-        if !(*fpr > 0.0 && *fpr < 1.0) {
-            return Err(Error::Config(format!("FPR {fpr} must be in (0, 1)")));
-        }
-        if (val.len() as f64) * fpr < MIN_EXPECTED_BACKGROUND {
-            eprintln!(
-                "warning: {} validation events give only {:.1} expected events above the \
-                 threshold for FPR {fpr}: the threshold is a coarse estimate",
-                val.len(),
-                val.len() as f64 * fpr
-            );
-        }
-    }
-    let mut manifest = trained.manifest.clone();
-    for head in ScoreHead::available(&trained.manifest) {
-        let model = runtime_model(&trained, head)?;
-        let scores = score_table(&model, &val, false)?;
-        let list = thresholds_from(&scores, &fprs);
-        manifest.thresholds.insert(head.name().to_string(), list);
-    }
-    manifest.save(dir)?;
-    let mut files: Vec<PathBuf> = extra_onnx.to_vec();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if is_onnx(&p) && !files.contains(&p) {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    for f in &files {
-        calibrate_onnx_file(f, &manifest, &val, &fprs)?;
-    }
-    Ok((manifest, files))
-}
-
-/// A threshold for each target FPR (with its rate in Hz when calibrated by rate).
-fn thresholds_from(scores: &[f32], fprs: &[(f64, Option<f64>)]) -> Vec<Threshold> {
-    fprs.iter()
-        .filter_map(|(fpr, rate)| {
-            stats::threshold_for_fpr(scores, *fpr).map(|t| Threshold {
-                fpr: *fpr,
-                threshold: t,
-                rate_hz: *rate,
-            })
-        })
-        .collect()
-}
-
-/// Calibrate an exported file on its own scores (a float16 file differs slightly from the
-/// float32 graph the manifest's thresholds come from) and rewrite its metadata thresholds.
-fn calibrate_onnx_file(
-    path: &Path,
-    manifest: &ModelManifest,
-    val: &EventTable,
-    fprs: &[(f64, Option<f64>)],
-) -> Result<()> {
-    use bead_infer::onnx;
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let mut proto = onnx::decode_model(&bytes)
-        .map_err(|e| Error::Model(format!("{}: not an ONNX model: {e}", path.display())))?;
-    let entry = proto
-        .metadata_props
-        .iter_mut()
-        .find(|p| p.key == onnx::METADATA_KEY)
-        .ok_or_else(|| Error::Model(format!("{}: no bead metadata", path.display())))?;
-    let mut meta: serde_json::Value = serde_json::from_str(&entry.value)
-        .map_err(|e| Error::Model(format!("{}: bad bead metadata: {e}", path.display())))?;
-    if meta.get("config_hash").and_then(|v| v.as_str()) != Some(manifest.config_hash.as_str()) {
-        return Err(Error::Model(format!(
-            "{}: exported from a different training configuration than this model directory",
-            path.display()
-        )));
-    }
-    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())
-        .map_err(|e| Error::Infer(e.to_string()))?;
-    let scores = score_table(&model, val, false)?;
-    let list = thresholds_from(&scores, fprs);
-    meta["thresholds"] = serde_json::to_value(list)
-        .map_err(|e| Error::Model(format!("cannot serialise thresholds: {e}")))?;
-    entry.value = meta.to_string();
-    write_atomic(path, &onnx::encode_model(&proto))
 }

@@ -289,17 +289,17 @@ impl SourcePrior {
 /// Everything one forward pass produces.
 #[derive(Debug, Clone)]
 pub struct Forward {
-    /// Encoder mean [B, D].
+    /// Encoder mean `[B, D]`.
     pub mu: Tensor<2>,
-    /// Encoder log-variance [B, D].
+    /// Encoder log-variance `[B, D]`.
     pub logvar: Tensor<2>,
-    /// Sample (or μ) before the flow [B, D].
+    /// Sample (or μ) before the flow `[B, D]`.
     pub z0: Tensor<2>,
-    /// After the flow [B, D] (equals z₀ without a flow).
+    /// After the flow `[B, D]` (equals z₀ without a flow).
     pub zk: Tensor<2>,
-    /// Σ_k log|det J_k| per event [B].
+    /// Σ_k log|det J_k| per event `[B]`.
     pub logdet: Tensor<1>,
-    /// Decoder output in model-input space [B, M].
+    /// Decoder output in model-input space `[B, M]`.
     pub recon: Tensor<2>,
 }
 

@@ -4,10 +4,10 @@
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::loss;
+use super::network::{BeadVae, to_vec};
 use crate::data::EventTable;
-use crate::loss;
 use crate::manifest::{ModelManifest, SourceStats};
-use crate::model::{BeadVae, to_vec};
 use crate::preprocess::Preprocessor;
 
 /// Events per forward pass when scoring many events.

@@ -1,0 +1,175 @@
+//! `bead calibrate`: trigger thresholds from the validation split of the training sources,
+//! written into the model directory and into every exported ONNX file. Also the pieces that
+//! `bead evaluate` shares with it: the validation background and the in-memory runtime model
+//! of each head.
+
+use std::path::{Path, PathBuf};
+
+use super::MIN_EXPECTED_BACKGROUND;
+use super::statistics;
+use crate::data::EventTable;
+use crate::error::{Error, Result};
+use crate::export::{ExportOptions, export_model};
+use crate::manifest::{ModelManifest, Threshold, TrainedModel, write_atomic};
+use crate::model::ScoreHead;
+use crate::scoring::score_table;
+use crate::training::prepare;
+
+/// `bead calibrate`: thresholds for each FPR on the validation background, for every head;
+/// stored in the manifest and in every ONNX file given (and every `*.onnx` in the directory).
+pub fn calibrate(
+    dir: &Path,
+    fprs: &[f64],
+    rate_hz: Option<(f64, f64)>,
+    extra_onnx: &[PathBuf],
+) -> Result<(ModelManifest, Vec<PathBuf>)> {
+    let trained = TrainedModel::load(dir)?;
+    let val = validation_table(&trained.manifest)?;
+    let fprs: Vec<(f64, Option<f64>)> = match rate_hz {
+        Some((rate, input)) => {
+            if !(input > 0.0 && rate > 0.0 && rate <= input) {
+                return Err(Error::Config(format!(
+                    "--rate-hz {rate} must be positive and at most --input-rate-hz {input}"
+                )));
+            }
+            vec![(rate / input, Some(rate))]
+        }
+        None => fprs.iter().map(|f| (*f, None)).collect(),
+    };
+    for (fpr, _) in &fprs {
+        if !(*fpr > 0.0 && *fpr < 1.0) {
+            return Err(Error::Config(format!("FPR {fpr} must be in (0, 1)")));
+        }
+        if (val.len() as f64) * fpr < MIN_EXPECTED_BACKGROUND {
+            eprintln!(
+                "warning: {} validation events give only {:.1} expected events above the \
+                 threshold for FPR {fpr}: the threshold is a coarse estimate",
+                val.len(),
+                val.len() as f64 * fpr
+            );
+        }
+    }
+    let mut manifest = trained.manifest.clone();
+    for head in ScoreHead::available(&trained.manifest) {
+        let model = runtime_model(&trained, head)?;
+        let scores = score_table(&model, &val, false)?;
+        let list = thresholds_from(&scores, &fprs);
+        manifest.thresholds.insert(head.name().to_string(), list);
+    }
+    manifest.save(dir)?;
+    let mut files: Vec<PathBuf> = extra_onnx.to_vec();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if is_onnx(&p) && !files.contains(&p) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    for f in &files {
+        calibrate_onnx_file(f, &manifest, &val, &fprs)?;
+    }
+    Ok((manifest, files))
+}
+
+/// A threshold for each target FPR (with its rate in Hz when calibrated by rate).
+fn thresholds_from(scores: &[f32], fprs: &[(f64, Option<f64>)]) -> Vec<Threshold> {
+    fprs.iter()
+        .filter_map(|(fpr, rate)| {
+            statistics::threshold_for_fpr(scores, *fpr).map(|t| Threshold {
+                fpr: *fpr,
+                threshold: t,
+                rate_hz: *rate,
+            })
+        })
+        .collect()
+}
+
+/// Calibrate an exported file on its own scores (a float16 file differs slightly from the
+/// float32 graph the manifest's thresholds come from) and rewrite its metadata thresholds.
+fn calibrate_onnx_file(
+    path: &Path,
+    manifest: &ModelManifest,
+    val: &EventTable,
+    fprs: &[(f64, Option<f64>)],
+) -> Result<()> {
+    use bead_infer::onnx;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let mut proto = onnx::decode_model(&bytes)
+        .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
+    let entry = proto
+        .metadata_props
+        .iter_mut()
+        .find(|p| p.key == onnx::METADATA_KEY)
+        .ok_or_else(|| Error::model(path, "no bead metadata"))?;
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&entry.value).map_err(|source| Error::Json {
+            path: path.to_path_buf(),
+            what: "bead metadata",
+            source,
+        })?;
+    if meta.get("config_hash").and_then(|v| v.as_str()) != Some(manifest.config_hash.as_str()) {
+        return Err(Error::model(
+            path,
+            "exported from a different training configuration than this model directory",
+        ));
+    }
+    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())?;
+    let scores = score_table(&model, val, false)?;
+    let list = thresholds_from(&scores, fprs);
+    meta["thresholds"] = serde_json::to_value(list).map_err(|source| Error::Serialize {
+        what: "thresholds",
+        source,
+    })?;
+    entry.value = meta.to_string();
+    write_atomic(path, &onnx::encode_model(&proto))
+}
+
+/// The runtime model of one score head, exported in memory (float32 weights).
+pub(crate) fn runtime_model(trained: &TrainedModel, head: ScoreHead) -> Result<bead_infer::Model> {
+    let proto = export_model(
+        trained,
+        &ExportOptions {
+            score: head,
+            with_mu: false,
+            f16: false,
+        },
+    )?;
+    Ok(bead_infer::Model::from_bytes(
+        &bead_infer::onnx::encode_model(&proto),
+        head.name(),
+    )?)
+}
+
+/// The validation background of a model directory, reloaded with the stored seed.
+pub(super) fn validation_table(manifest: &ModelManifest) -> Result<EventTable> {
+    let mut config = manifest.config.clone();
+    config.data.train = manifest
+        .train_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let prepared = prepare(&config)?;
+    let mut t = prepared.table;
+    let f = t.num_features();
+    let mut features = Vec::with_capacity(prepared.val_rows.len() * f);
+    let mut labels = Vec::with_capacity(prepared.val_rows.len());
+    for &r in &prepared.val_rows {
+        features.extend_from_slice(t.row(r as usize));
+        labels.push(t.labels[r as usize]);
+    }
+    t.features = features;
+    t.labels = labels;
+    t.weights = None;
+    t.passthrough.clear();
+    Ok(t)
+}
+
+/// Whether `path` is an existing `.onnx` file (else: a model directory).
+pub(super) fn is_onnx(path: &Path) -> bool {
+    path.is_file()
+        && path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+}
