@@ -103,7 +103,13 @@ impl<'a> Trainer<'a> {
         let device = Device::default().autodiff();
         let config = &sample.config;
         let mut rng = Rng::new(42);
-        let model = BeadVae::new(&config.model, sample.pre.num_inputs(), &mut rng, &device);
+        let model = BeadVae::new(
+            &config.model,
+            sample.pre.num_inputs(),
+            sample.prepared.table.sources.len(),
+            &mut rng,
+            &device,
+        );
         Self {
             sample,
             model: Some(model),

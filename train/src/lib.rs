@@ -70,17 +70,22 @@ pub use data::{
 pub use error::{Error, Result};
 pub use evaluate::statistics::weighted;
 pub use evaluate::{
-    CONFIDENCE, Efficiency, EvaluateOptions, HeadReport, LatentReport, MIN_EXPECTED_BACKGROUND,
-    Report, SignalReport, SourceReport, WORKING_POINTS, calibrate, evaluate, summary,
+    CONFIDENCE, CalibrationOptions, Efficiency, EvaluateOptions, HeadReport, LatentReport,
+    MIN_EXPECTED_BACKGROUND, Report, SignalReport, SourceReport, WORKING_POINTS, calibrate,
+    evaluate, summary,
 };
 pub use export::{ExportOptions, export_bytes, export_model, export_to_file};
 pub use manifest::{
-    MANIFEST_FILE, METRICS_FILE, ModelManifest, SourceStats, Threshold, TrainedModel, WEIGHTS_FILE,
+    Calibration, MANIFEST_FILE, METRICS_FILE, ModelManifest, SourceStats, Threshold, TrainedModel,
+    WEIGHTS_FILE,
 };
 pub use model::{BeadVae, Forward, ScoreHead, burn_scores};
 pub use preprocess::Preprocessor;
 pub use rng::Rng;
-pub use scoring::{BenchOutput, bench, load_for_model, load_model, score_files, score_table};
+pub use scoring::{
+    BenchOutput, Weights, bench, load_for_model, load_model, load_weighted, score_files,
+    score_table,
+};
 pub use training::{
     EpochMetrics, LossTerms, Prepared, RunOptions, TrainOutcome, prepare, read_metrics, step,
     train, train_prepared,

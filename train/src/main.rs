@@ -84,6 +84,12 @@ enum Command {
         /// Write PNG plots into this directory.
         #[arg(long)]
         plots: Option<PathBuf>,
+        /// Per-event weight column (default: `weight` when every file has one).
+        #[arg(long, conflicts_with = "no_weights")]
+        weight_column: Option<String>,
+        /// Count every event as 1.
+        #[arg(long)]
+        no_weights: bool,
     },
     /// Compute thresholds on validation background and store them in the model directory and
     /// its exported ONNX files.
@@ -103,6 +109,16 @@ enum Command {
         /// Further exported ONNX files to update (every *.onnx in the model directory is).
         #[arg(long, num_args = 1..)]
         onnx: Vec<PathBuf>,
+        /// Calibrate on these background files (default: the training sources' validation
+        /// split). Every event of the files counts, whatever its source.
+        #[arg(long, num_args = 1..)]
+        background: Vec<String>,
+        /// Per-event weight column of the background files (default: `weight` when present).
+        #[arg(long, conflicts_with = "no_weights")]
+        weight_column: Option<String>,
+        /// Count every background event as 1.
+        #[arg(long)]
+        no_weights: bool,
     },
     /// Leave one source out: train on the others, calibrate on them, and measure the
     /// false-positive inflation of the unseen source for every head, over several seeds;
@@ -381,6 +397,8 @@ fn run(cli: Cli) -> Result<()> {
             fpr,
             json,
             plots,
+            weight_column,
+            no_weights,
         } => {
             let report = bead_train::evaluate(
                 &model,
@@ -389,6 +407,7 @@ fn run(cli: Cli) -> Result<()> {
                     signal,
                     target_fpr: fpr,
                     plots: plots.clone(),
+                    weights: bead_train::Weights::from_flags(weight_column, no_weights),
                 },
             )?;
             println!("{}", bead_train::summary(&report));
@@ -411,12 +430,34 @@ fn run(cli: Cli) -> Result<()> {
             rate_hz,
             input_rate_hz,
             onnx,
+            background,
+            weight_column,
+            no_weights,
         } => {
-            let rate = rate_hz.zip(input_rate_hz);
-            let (manifest, files) = bead_train::calibrate(&model, &fpr, rate, &onnx)?;
+            let opts = bead_train::CalibrationOptions {
+                fprs: fpr,
+                rate_hz: rate_hz.zip(input_rate_hz),
+                extra_onnx: onnx,
+                background,
+                weights: bead_train::Weights::from_flags(weight_column, no_weights),
+            };
+            let (manifest, files) = bead_train::calibrate(&model, &opts)?;
             for (head, list) in &manifest.thresholds {
                 for t in list {
-                    println!("{head:<9} FPR {:<8} threshold {:.6}", t.fpr, t.threshold);
+                    let above = t
+                        .calibration
+                        .as_ref()
+                        .map(|c| {
+                            format!(
+                                " ({:.1} weighted events above, {})",
+                                c.above.sum_w, c.sample
+                            )
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{head:<9} FPR {:<8} threshold {:.6}{above}",
+                        t.fpr, t.threshold
+                    );
                 }
             }
             for f in files {

@@ -23,12 +23,57 @@ pub fn load_model(path: &Path) -> Result<Model> {
 
 /// Read event files with the model's feature columns, in the model's order.
 pub fn load_for_model(model: &Model, inputs: &[String]) -> Result<EventTable> {
+    load_weighted(model, inputs, &Weights::Off)
+}
+
+/// Which per-event weights evaluation counts events with.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Weights {
+    /// The `weight` column when every file has one, else unit weights.
+    #[default]
+    Auto,
+    /// This column (it must exist in every file).
+    Column(String),
+    /// Every event counts 1.
+    Off,
+}
+
+impl Weights {
+    /// From the command line: `--weight-column NAME` and `--no-weights`.
+    pub fn from_flags(column: Option<String>, off: bool) -> Self {
+        match (column, off) {
+            (_, true) => Weights::Off,
+            (Some(c), false) => Weights::Column(c),
+            (None, false) => Weights::Auto,
+        }
+    }
+}
+
+/// [`load_for_model`] with per-event weights chosen by `weights`.
+pub fn load_weighted(model: &Model, inputs: &[String], weights: &Weights) -> Result<EventTable> {
     let files = data::expand_inputs(inputs)?;
-    let spec = DataSpec {
+    let spec = |column: Option<String>| DataSpec {
         features: Some(model.info().features.clone()),
+        weight_column: column,
         ..DataSpec::default()
     };
-    Ok(data::load_events(&files, &spec, None, false)?)
+    match weights {
+        Weights::Off => Ok(data::load_events(&files, &spec(None), None, false)?),
+        Weights::Column(c) => Ok(data::load_events(
+            &files,
+            &spec(Some(c.clone())),
+            None,
+            false,
+        )?),
+        Weights::Auto => {
+            match data::load_events(&files, &spec(Some("weight".into())), None, false) {
+                Err(data::DataError::MissingColumn { column, .. }) if column == "weight" => {
+                    Ok(data::load_events(&files, &spec(None), None, false)?)
+                }
+                other => Ok(other?),
+            }
+        }
+    }
 }
 
 /// Score every event of a table, in parallel, in input order.

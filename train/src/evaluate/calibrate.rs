@@ -6,26 +6,37 @@
 use std::path::{Path, PathBuf};
 
 use super::MIN_EXPECTED_BACKGROUND;
-use super::statistics;
+use super::statistics::weighted;
 use crate::data::EventTable;
 use crate::error::{Error, Result};
 use crate::export::{ExportOptions, export_model};
-use crate::manifest::{ModelManifest, Threshold, TrainedModel, write_atomic};
+use crate::manifest::{Calibration, ModelManifest, Threshold, TrainedModel, write_atomic};
 use crate::model::ScoreHead;
-use crate::scoring::score_table;
+use crate::scoring::{Weights, load_weighted, score_table};
 use crate::training::prepare;
 
-/// `bead calibrate`: thresholds for each FPR on the validation background, for every head;
-/// stored in the manifest and in every ONNX file given (and every `*.onnx` in the directory).
-pub fn calibrate(
-    dir: &Path,
-    fprs: &[f64],
-    rate_hz: Option<(f64, f64)>,
-    extra_onnx: &[PathBuf],
-) -> Result<(ModelManifest, Vec<PathBuf>)> {
+/// Where `bead calibrate` sets thresholds, and how it counts events.
+#[derive(Debug, Clone, Default)]
+pub struct CalibrationOptions {
+    /// Target false-positive rates (ignored with `rate_hz`).
+    pub fprs: Vec<f64>,
+    /// `(accept rate, input rate)` in Hz: one threshold at FPR = accept / input.
+    pub rate_hz: Option<(f64, f64)>,
+    /// Further exported ONNX files to update (every `*.onnx` in the directory is).
+    pub extra_onnx: Vec<PathBuf>,
+    /// Background files to calibrate on; empty: the training sources' validation split.
+    pub background: Vec<String>,
+    /// Event weights of the background files.
+    pub weights: Weights,
+}
+
+/// `bead calibrate`: thresholds for every head at every FPR, on the validation split of the
+/// training sources or on a background sample, written into the manifest and into every
+/// exported ONNX file of the directory (each scored on its own graph, so float16 files get
+/// their own thresholds). Each threshold records its sample and the weighted events above it.
+pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest, Vec<PathBuf>)> {
     let trained = TrainedModel::load(dir)?;
-    let val = validation_table(&trained.manifest)?;
-    let fprs: Vec<(f64, Option<f64>)> = match rate_hz {
+    let fprs: Vec<(f64, Option<f64>)> = match opts.rate_hz {
         Some((rate, input)) => {
             if !(input > 0.0 && rate > 0.0 && rate <= input) {
                 return Err(Error::Config(format!(
@@ -34,30 +45,46 @@ pub fn calibrate(
             }
             vec![(rate / input, Some(rate))]
         }
-        None => fprs.iter().map(|f| (*f, None)).collect(),
+        None => opts.fprs.iter().map(|f| (*f, None)).collect(),
     };
     for (fpr, _) in &fprs {
-        if !(*fpr > 0.0 && *fpr < 1.0) {
+        if !(fpr.is_finite() && *fpr > 0.0 && *fpr < 1.0) {
             return Err(Error::Config(format!("FPR {fpr} must be in (0, 1)")));
         }
-        if (val.len() as f64) * fpr < MIN_EXPECTED_BACKGROUND {
+    }
+    let first = runtime_model(&trained, ScoreHead::Mu2)?;
+    let (sample, name) = if opts.background.is_empty() {
+        (
+            validation_table(&trained.manifest)?,
+            "validation".to_string(),
+        )
+    } else {
+        (
+            load_weighted(&first, &opts.background, &opts.weights)?,
+            opts.background.join(" "),
+        )
+    };
+    let n_eff = weighted::Sample::new(&name, &vec![0.0; sample.len()], sample.weights.as_deref())?
+        .total()
+        .effective();
+    for (fpr, _) in &fprs {
+        if n_eff * fpr < MIN_EXPECTED_BACKGROUND {
             eprintln!(
-                "warning: {} validation events give only {:.1} expected events above the \
-                 threshold for FPR {fpr}: the threshold is a coarse estimate",
-                val.len(),
-                val.len() as f64 * fpr
+                "warning: {name}: {n_eff:.0} effective events give only {:.1} expected events \
+                 above the threshold for FPR {fpr}: the threshold is a coarse estimate",
+                n_eff * fpr
             );
         }
     }
     let mut manifest = trained.manifest.clone();
     for head in ScoreHead::available(&trained.manifest) {
         let model = runtime_model(&trained, head)?;
-        let scores = score_table(&model, &val, false)?;
-        let list = thresholds_from(&scores, &fprs);
+        let scores = score_table(&model, &sample, false)?;
+        let list = thresholds_from(&scores, &sample, &name, &fprs)?;
         manifest.thresholds.insert(head.name().to_string(), list);
     }
     manifest.save(dir)?;
-    let mut files: Vec<PathBuf> = extra_onnx.to_vec();
+    let mut files: Vec<PathBuf> = opts.extra_onnx.clone();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
@@ -68,30 +95,41 @@ pub fn calibrate(
     }
     files.sort();
     for f in &files {
-        calibrate_onnx_file(f, &manifest, &val, &fprs)?;
+        calibrate_onnx_file(f, &manifest, &sample, &name, &fprs)?;
     }
     Ok((manifest, files))
 }
 
-/// A threshold for each target FPR (with its rate in Hz when calibrated by rate).
-fn thresholds_from(scores: &[f32], fprs: &[(f64, Option<f64>)]) -> Vec<Threshold> {
-    fprs.iter()
+/// Weighted thresholds of `scores` (events of `table`) at every FPR, recording the sample.
+fn thresholds_from(
+    scores: &[f32],
+    table: &EventTable,
+    name: &str,
+    fprs: &[(f64, Option<f64>)],
+) -> Result<Vec<Threshold>> {
+    let sample = weighted::Sample::new(name, scores, table.weights.as_deref())?;
+    Ok(fprs
+        .iter()
         .filter_map(|(fpr, rate)| {
-            statistics::threshold_for_fpr(scores, *fpr).map(|t| Threshold {
+            weighted::threshold_for_fpr(&sample, *fpr).map(|cut| Threshold {
                 fpr: *fpr,
-                threshold: t,
+                threshold: cut.value,
                 rate_hz: *rate,
+                calibration: Some(Calibration {
+                    sample: name.to_string(),
+                    above: cut.above,
+                    total: cut.total,
+                }),
             })
         })
-        .collect()
+        .collect())
 }
 
-/// Calibrate an exported file on its own scores (a float16 file differs slightly from the
-/// float32 graph the manifest's thresholds come from) and rewrite its metadata thresholds.
 fn calibrate_onnx_file(
     path: &Path,
     manifest: &ModelManifest,
     val: &EventTable,
+    name: &str,
     fprs: &[(f64, Option<f64>)],
 ) -> Result<()> {
     use bead_infer::onnx;
@@ -117,7 +155,7 @@ fn calibrate_onnx_file(
     }
     let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())?;
     let scores = score_table(&model, val, false)?;
-    let list = thresholds_from(&scores, fprs);
+    let list = thresholds_from(&scores, val, name, fprs)?;
     meta["thresholds"] = serde_json::to_value(list).map_err(|source| Error::Serialize {
         what: "thresholds",
         source,
@@ -159,9 +197,12 @@ pub(super) fn validation_table(manifest: &ModelManifest) -> Result<EventTable> {
         features.extend_from_slice(t.row(r as usize));
         labels.push(t.labels[r as usize]);
     }
+    t.weights = t
+        .weights
+        .as_ref()
+        .map(|w| prepared.val_rows.iter().map(|&r| w[r as usize]).collect());
     t.features = features;
     t.labels = labels;
-    t.weights = None;
     t.passthrough.clear();
     Ok(t)
 }

@@ -17,8 +17,8 @@ pub(crate) mod plots;
 mod report;
 pub(crate) mod statistics;
 
-pub use calibrate::calibrate;
 pub(crate) use calibrate::runtime_model;
+pub use calibrate::{CalibrationOptions, calibrate};
 pub use report::{
     Efficiency, EvaluateOptions, HeadReport, LatentReport, Report, SignalReport, SourceReport,
     evaluate, summary,

@@ -7,14 +7,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::calibrate::{is_onnx, runtime_model, validation_table};
+use super::statistics::weighted::{self, Counts, Cut, Sample};
 use super::{CONFIDENCE, MIN_EXPECTED_BACKGROUND, WORKING_POINTS, plots, statistics};
 use crate::data::EventTable;
 use crate::error::{Error, Result};
+use crate::manifest::Threshold;
 use crate::manifest::TrainedModel;
 use crate::model::{ScoreHead, encode_rows};
-use crate::scoring::{load_for_model, score_table};
+use crate::scoring::{Weights, load_weighted, score_table};
 
-/// Efficiency with its Clopper–Pearson interval.
+/// (Weighted) efficiency with its Clopper–Pearson interval on the effective event count.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Efficiency {
     /// Fraction passing.
@@ -23,25 +25,32 @@ pub struct Efficiency {
     pub lo: f64,
     /// Upper edge.
     pub hi: f64,
-    /// Events passing.
+    /// Events passing (unweighted count).
     pub passed: usize,
-    /// Events tested.
+    /// Events tested (unweighted count).
     pub total: usize,
+    /// Effective number of events tested, (Σw)²/Σw² (= `total` without weights).
+    pub effective_events: f64,
     /// Score threshold used.
     pub threshold: f32,
 }
 
 impl Efficiency {
-    fn new(k: usize, n: usize, threshold: f32) -> Self {
-        let (lo, hi) = statistics::clopper_pearson(k as u64, n as u64, CONFIDENCE);
+    fn weighted(above: Counts, total: Counts, threshold: f32) -> Self {
+        let r = weighted::rate(above, total, CONFIDENCE);
         Self {
-            value: k as f64 / n.max(1) as f64,
-            lo,
-            hi,
-            passed: k,
-            total: n,
+            value: r.value,
+            lo: r.lo,
+            hi: r.hi,
+            passed: above.events,
+            total: total.events,
+            effective_events: r.effective_events,
             threshold,
         }
+    }
+
+    fn of(sample: &Sample, threshold: f32) -> Self {
+        Self::weighted(sample.above(threshold), sample.total(), threshold)
     }
 }
 
@@ -54,8 +63,13 @@ pub struct SignalReport {
     pub events: usize,
     /// ROC AUC against the pooled background.
     pub auc: f64,
-    /// Signal efficiency at background FPR "1e-2", "1e-3", "1e-4" (null: background too small).
+    /// Signal efficiency at background FPR "1e-2", "1e-3", "1e-4", each threshold set on the
+    /// evaluated (test) background itself (null: background too small). An optimistic
+    /// figure: the deployed threshold comes from another sample, see `tpr_deployed`.
     pub tpr_at_fpr: BTreeMap<String, Option<Efficiency>>,
+    /// Signal efficiency at the deployed threshold of the head (the one the inflation is
+    /// measured at): what the trigger would actually accept.
+    pub tpr_deployed: Efficiency,
 }
 
 /// One background source.
@@ -71,10 +85,18 @@ pub struct SourceReport {
     pub fpr: f64,
     /// 68.3% interval of `fpr`.
     pub fpr_interval: [f64; 2],
-    /// `fpr / target_fpr`: 1 means the threshold transfers to this source.
+    /// Effective number of events, (Σw)²/Σw².
+    pub effective_events: f64,
+    /// `fpr` divided by the threshold's rate on its calibration sample (the target FPR up to
+    /// ties, or the target itself when the calibration counts are unknown): 1 means the
+    /// threshold transfers to this source.
     pub inflation: f64,
-    /// 68.3% interval of `inflation`.
+    /// 68.3% interval of `inflation`. It includes the threshold's own statistical error
+    /// when `threshold_error_included`, else only this sample's.
     pub inflation_interval: [f64; 2],
+    /// Whether the calibration counts were known (always for model directories; for ONNX
+    /// files calibrated by this version of `bead calibrate`).
+    pub threshold_error_included: bool,
 }
 
 /// One score head.
@@ -84,8 +106,11 @@ pub struct HeadReport {
     pub score: String,
     /// Threshold for the target FPR.
     pub threshold: f32,
-    /// Where the threshold comes from ("validation" or "metadata").
+    /// Where the threshold comes from ("validation", or the calibration sample recorded in the
+    /// metadata, or "metadata" when none was recorded).
     pub threshold_from: String,
+    /// The calibration sample's weighted events above the threshold (when known).
+    pub threshold_events_above: Option<f64>,
     /// Per signal.
     pub signals: Vec<SignalReport>,
     /// Per background source.
@@ -132,6 +157,8 @@ pub struct EvaluateOptions {
     pub target_fpr: f64,
     /// Write plots here.
     pub plots: Option<PathBuf>,
+    /// Event weights of the background and signal files.
+    pub weights: Weights,
 }
 
 /// A deployable model per head.
@@ -140,6 +167,8 @@ struct HeadModel {
     model: bead_infer::Model,
     /// Scores of the validation background of the training sources (model directories).
     validation: Option<Vec<f32>>,
+    /// The thresholds of the file's metadata, with their calibration counts (ONNX files).
+    thresholds: Vec<Threshold>,
 }
 
 fn file_stem(p: &Path) -> String {
@@ -180,6 +209,7 @@ fn groups(table: &EventTable) -> Vec<(String, Vec<usize>)> {
 /// `bead evaluate`.
 pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     let mut latent = None;
+    let mut validation_weights: Option<Vec<f32>> = None;
     let (heads, trained) = if is_onnx(model_path) {
         let model = crate::scoring::load_model(model_path)?;
         let head = model.info().score.clone();
@@ -188,12 +218,14 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 head,
                 model,
                 validation: None,
+                thresholds: metadata_thresholds(model_path)?,
             }],
             None,
         )
     } else {
         let trained = TrainedModel::load(model_path)?;
         let val = validation_table(&trained.manifest)?;
+        validation_weights = val.weights.clone();
         let step = val.len().div_ceil(3000).max(1);
         let rows: Vec<u32> = (0..val.len() as u32).step_by(step).collect();
         let (mu, _) = encode_rows(
@@ -224,6 +256,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 head: head.name().to_string(),
                 model,
                 validation,
+                thresholds: Vec::new(),
             });
         }
         (heads, Some(trained))
@@ -233,48 +266,75 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
         .ok_or_else(|| Error::model(model_path, "no score head"))?
         .model;
     let training_sources: Vec<String> = first.info().sources.clone();
-    let background = load_for_model(first, &opts.background)?;
+    let background = load_weighted(first, &opts.background, &opts.weights)?;
     let signal_files = crate::data::expand_inputs(&opts.signal)?;
     let mut signals = Vec::new();
     for f in &signal_files {
-        let t = load_for_model(first, &[f.display().to_string()])?;
+        let t = load_weighted(first, &[f.display().to_string()], &opts.weights)?;
         signals.push((file_stem(f), t));
     }
+    let val_weights = trained.as_ref().and_then(|_| validation_weights.clone());
     let bkg_groups = groups(&background);
     let mut reports = Vec::new();
     let mut plot_data = Vec::new();
     for hm in &heads {
-        let threshold = match &hm.validation {
-            Some(v) => statistics::threshold_for_fpr(v, opts.target_fpr).ok_or_else(|| {
-                Error::model(
-                    model_path,
-                    "no validation events to calibrate the threshold on",
+        // The deployed threshold, as a weighted cut with its calibration counts when known.
+        let (cut, threshold_from): (Option<Cut>, String) = match &hm.validation {
+            Some(v) => {
+                let sample = Sample::new("validation background", v, val_weights.as_deref())?;
+                let cut =
+                    weighted::threshold_for_fpr(&sample, opts.target_fpr).ok_or_else(|| {
+                        Error::model(
+                            model_path,
+                            "no validation events to calibrate the threshold on",
+                        )
+                    })?;
+                (Some(cut), "validation".into())
+            }
+            None => {
+                let t = hm
+                    .thresholds
+                    .iter()
+                    .find(|t| (t.fpr - opts.target_fpr).abs() <= 1e-9 * opts.target_fpr)
+                    .ok_or_else(|| {
+                        Error::model(
+                            model_path,
+                            format!(
+                                "no calibrated threshold for FPR {} in the metadata; run `bead \
+                                 calibrate` or evaluate the model directory instead",
+                                opts.target_fpr
+                            ),
+                        )
+                    })?;
+                let from = t
+                    .calibration
+                    .as_ref()
+                    .map_or_else(|| "metadata".to_string(), |c| c.sample.clone());
+                (
+                    t.cut().or(Some(Cut {
+                        value: t.threshold,
+                        above: Counts::default(),
+                        total: Counts::default(),
+                    })),
+                    from,
                 )
-            })?,
-            None => hm.model.info().threshold_for_fpr(opts.target_fpr).ok_or_else(|| {
-                Error::model(
-                    model_path,
-                    format!(
-                        "no calibrated threshold for FPR {} in the metadata; run `bead calibrate` \
-                         or evaluate the model directory instead",
-                        opts.target_fpr
-                    ),
-                )
-            })?,
+            }
         };
+        let cut = cut.ok_or_else(|| Error::model(model_path, "no threshold"))?;
+        let threshold = cut.value;
+        let counts_known = cut.total.events > 0;
         let bkg_scores = score_table(&hm.model, &background, false)?;
+        let bkg = Sample::new("background", &bkg_scores, background.weights.as_deref())?;
         let mut sig_reports = Vec::new();
         let mut sig_scores = Vec::new();
         for (name, t) in &signals {
             let s = score_table(&hm.model, t, false)?;
+            let sig = Sample::new(name, &s, t.weights.as_deref())?;
             let mut tpr = BTreeMap::new();
             for (key, fpr) in WORKING_POINTS {
-                let measurable = bkg_scores.len() as f64 * fpr >= MIN_EXPECTED_BACKGROUND;
+                let measurable = bkg.total().effective() * fpr >= MIN_EXPECTED_BACKGROUND;
                 let eff = if measurable {
-                    statistics::threshold_for_fpr(&bkg_scores, fpr).map(|t| {
-                        let (k, n) = statistics::count_above(&s, t);
-                        Efficiency::new(k, n, t)
-                    })
+                    weighted::threshold_for_fpr(&bkg, fpr).map(|c| Efficiency::of(&sig, c.value))
                 } else {
                     None
                 };
@@ -283,8 +343,9 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
             sig_reports.push(SignalReport {
                 name: name.clone(),
                 events: s.len(),
-                auc: statistics::roc_auc(&bkg_scores, &s),
+                auc: weighted::auc(&bkg, &sig),
                 tpr_at_fpr: tpr,
+                tpr_deployed: Efficiency::of(&sig, threshold),
             });
             sig_scores.push((name.clone(), s));
         }
@@ -292,27 +353,40 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
         let mut src_scores = Vec::new();
         for (name, rows) in &bkg_groups {
             let s: Vec<f32> = rows.iter().map(|&i| bkg_scores[i]).collect();
-            let (k, n) = statistics::count_above(&s, threshold);
-            let e = Efficiency::new(k, n, threshold);
+            let w: Option<Vec<f32>> = background
+                .weights
+                .as_ref()
+                .map(|w| rows.iter().map(|&i| w[i]).collect());
+            let sample = Sample::new(name, &s, w.as_deref())?;
+            let e = Efficiency::of(&sample, threshold);
+            let (inflation, interval) = if counts_known {
+                let i =
+                    weighted::inflation(sample.above(threshold), sample.total(), &cut, CONFIDENCE);
+                (i.value, [i.lo, i.hi])
+            } else {
+                (
+                    e.value / opts.target_fpr,
+                    [e.lo / opts.target_fpr, e.hi / opts.target_fpr],
+                )
+            };
             src_reports.push(SourceReport {
                 name: name.clone(),
-                events: n,
+                events: s.len(),
                 in_training: training_sources.contains(name),
                 fpr: e.value,
                 fpr_interval: [e.lo, e.hi],
-                inflation: e.value / opts.target_fpr,
-                inflation_interval: [e.lo / opts.target_fpr, e.hi / opts.target_fpr],
+                effective_events: e.effective_events,
+                inflation,
+                inflation_interval: interval,
+                threshold_error_included: counts_known,
             });
             src_scores.push((name.clone(), s));
         }
         reports.push(HeadReport {
             score: hm.head.clone(),
             threshold,
-            threshold_from: if hm.validation.is_some() {
-                "validation".into()
-            } else {
-                "metadata".into()
-            },
+            threshold_from,
+            threshold_events_above: counts_known.then_some(cut.above.sum_w),
             signals: sig_reports,
             sources: src_reports,
         });
@@ -328,15 +402,20 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
     if let Some(dir) = &opts.plots {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         for (head, bkg, sigs, srcs) in &plot_data {
-            let curves: Vec<(String, Vec<(f64, f64)>)> = sigs
-                .iter()
-                .map(|(name, s)| {
-                    (
-                        format!("{name} (AUC {:.3})", statistics::roc_auc(bkg, s)),
-                        statistics::roc_curve(bkg, s, 400),
-                    )
-                })
-                .collect();
+            // Weighted, as every number of the report (histograms show event counts).
+            let b = Sample::unweighted(bkg);
+            let b = match &background.weights {
+                Some(w) => Sample::new("background", bkg, Some(w))?,
+                None => b,
+            };
+            let mut curves: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+            for ((name, s), (_, table)) in sigs.iter().zip(&signals) {
+                let sig = Sample::new(name, s, table.weights.as_deref())?;
+                curves.push((
+                    format!("{name} (AUC {:.3})", weighted::auc(&b, &sig)),
+                    weighted::roc_curve(&b, &sig, 400),
+                ));
+            }
             plots::roc_curves(
                 dir.join(format!("roc_{head}.png")),
                 &format!("ROC, score {head}"),
@@ -491,4 +570,30 @@ pub fn summary(report: &Report) -> String {
         }
     }
     s
+}
+
+/// The thresholds stored in an exported file's `bead` metadata, with the calibration counts
+/// that `bead calibrate` records (the runtime's view of the metadata does not need them).
+fn metadata_thresholds(path: &Path) -> Result<Vec<Threshold>> {
+    #[derive(Deserialize)]
+    struct Meta {
+        #[serde(default)]
+        thresholds: Vec<Threshold>,
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let proto = bead_infer::onnx::decode_model(&bytes)
+        .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
+    let Some(entry) = proto
+        .metadata_props
+        .iter()
+        .find(|p| p.key == bead_infer::onnx::METADATA_KEY)
+    else {
+        return Ok(Vec::new());
+    };
+    let meta: Meta = serde_json::from_str(&entry.value).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        what: "bead metadata",
+        source,
+    })?;
+    Ok(meta.thresholds)
 }

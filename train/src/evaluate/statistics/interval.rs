@@ -44,6 +44,7 @@ pub(crate) fn beta_quantile(a: f64, b: f64, p: f64) -> f64 {
 /// `(1 − cl)/2`. Bounds: `lower = B⁻¹((1−cl)/2; k, n−k+1)` (0 when `k = 0`) and
 /// `upper = B⁻¹((1+cl)/2; k+1, n−k)` (1 when `k = n`), with `B⁻¹` the inverse of the
 /// Beta CDF. `n = 0` gives `(0, 1)`; `k > n` is treated as `k = n`.
+#[cfg(test)]
 pub fn clopper_pearson(k: u64, n: u64, cl: f64) -> (f64, f64) {
     if n == 0 {
         return (0.0, 1.0);

@@ -8,25 +8,33 @@
 //! - `-0.0` and `+0.0` compare equal; `NaN` scores sort above every number (they count as the
 //!   most signal-like). Callers should drop non-finite scores before calling when that matters.
 //!
+//! The unweighted functions (`roc_auc`, `roc_curve`, `threshold_for_fpr`, `count_above`,
+//! `clopper_pearson`) are compiled for tests only: they are the independent reference the
+//! [`weighted`] versions, which every report uses, are tested against.
+//!
 //! Contents: ROC area ([`roc_auc`]) and curve ([`roc_curve`]), working points
 //! ([`threshold_for_fpr`], [`count_above`]), exact binomial intervals ([`clopper_pearson`]),
 //! a two-component PCA ([`Pca`]) for latent-space pictures and the [`silhouette`] of the
 //! sources in the latent space.
 
+#[cfg(test)]
 use std::cmp::Ordering;
 
 mod interval;
 mod latent;
 pub mod weighted;
 
+#[cfg(test)]
 pub use interval::clopper_pearson;
 pub use latent::{Pca, silhouette};
 
+#[cfg(test)]
 /// Total order on scores: `-0.0 == +0.0`, `NaN` above `+inf`.
 fn cmp_score(a: f32, b: f32) -> Ordering {
     canon(a).total_cmp(&canon(b))
 }
 
+#[cfg(test)]
 /// Maps `-0.0` to `+0.0` and every NaN to the canonical positive NaN, so that `total_cmp`
 /// treats them as equal.
 fn canon(x: f32) -> f32 {
@@ -39,12 +47,14 @@ fn canon(x: f32) -> f32 {
     }
 }
 
+#[cfg(test)]
 fn sorted(scores: &[f32]) -> Vec<f32> {
     let mut v: Vec<f32> = scores.iter().map(|&x| canon(x)).collect();
     v.sort_unstable_by(|a, b| cmp_score(*a, *b));
     v
 }
 
+#[cfg(test)]
 /// Area under the ROC curve: the probability that a random signal event scores higher than a
 /// random background event, ties counted ½ (the Mann–Whitney U statistic divided by `n·m`).
 ///
@@ -65,6 +75,7 @@ pub fn roc_auc(background: &[f32], signal: &[f32]) -> f64 {
     wins / (bg.len() as f64 * signal.len() as f64)
 }
 
+#[cfg(test)]
 /// The working-point threshold for a target background false-positive rate.
 ///
 /// Convention: events are accepted when `score > t`. Returns the **smallest sample value**
@@ -91,6 +102,7 @@ pub fn threshold_for_fpr(background: &[f32], fpr: f64) -> Option<f32> {
     Some(bg[n - 1 - k])
 }
 
+#[cfg(test)]
 /// Number of `scores` strictly above `t`, and the sample size: `(k, n)`.
 ///
 /// Feed the pair to [`clopper_pearson`] for an interval on the efficiency `k/n`.
@@ -102,6 +114,7 @@ pub fn count_above(scores: &[f32], t: f32) -> (usize, usize) {
     (k, scores.len())
 }
 
+#[cfg(test)]
 /// ROC curve `(fpr, tpr)` for the rule "accept `score ≥ t`", swept over every distinct
 /// score, from `(0, 0)` (nothing accepted) to `(1, 1)` (everything accepted); both
 /// coordinates are non-decreasing along the vector.
