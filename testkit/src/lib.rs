@@ -5,11 +5,13 @@
 //! - [`CountingAlloc`]: a global allocator that counts allocations per thread, for the
 //!   "scoring never allocates" tests:
 //!
-//!   ```ignore
+//!   ```
 //!   #[global_allocator]
 //!   static ALLOC: bead_testkit::CountingAlloc = bead_testkit::CountingAlloc;
 //!
-//!   let (score, allocations) = bead_testkit::allocations_during(|| session.score(&event));
+//!   assert!(bead_testkit::counting_is_installed());
+//!   let mut buffer = vec![0.0f32; 16];
+//!   let ((), allocations) = bead_testkit::allocations_during(|| buffer.fill(1.0));
 //!   assert_eq!(allocations, 0);
 //!   ```
 //! - [`temp_dir`]: a fresh directory, removed when the returned [`TempDir`] is dropped.

@@ -265,7 +265,7 @@ pub struct Forward {
     pub z0: Tensor<2>,
     /// After the flow [B, D] (equals z₀ without a flow).
     pub zk: Tensor<2>,
-    /// Σ_k log|det J_k| per event [B].
+    /// Σ_k log|det J_k| per event \[B\].
     pub logdet: Tensor<1>,
     /// Decoder output in model-input space [B, M].
     pub recon: Tensor<2>,
