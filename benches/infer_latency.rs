@@ -10,38 +10,24 @@ use std::hint::black_box;
 
 use bead_infer::onnx::{self, pb};
 use bead_infer::{BenchOptions, Model, ModelInfo};
+use bead_testkit::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-}
 
 /// The AXOL1TL-v1 shape with random weights, as `bead export` writes it.
 fn axol1tl_bytes() -> Vec<u8> {
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     let f = 57usize;
     let mut nodes = vec![
         onnx::node("Sub", "center", &["events", "mean"], &["centered"], vec![]),
         onnx::node("Div", "scale", &["centered", "std"], &["u"], vec![]),
     ];
     let std: Vec<f32> = rng
-        .vec(f, 1.0)
+        .uniform_vec(f, 1.0)
         .iter()
         .map(|v| 0.5 + 3.0 * v.abs())
         .collect();
     let mut inits = vec![
-        onnx::tensor_f32("mean", &[f as i64], &rng.vec(f, 5.0)),
+        onnx::tensor_f32("mean", &[f as i64], &rng.uniform_vec(f, 5.0)),
         onnx::tensor_f32("std", &[f as i64], &std),
         onnx::tensor_i64("axes", &[1], &[1]),
     ];
@@ -60,9 +46,9 @@ fn axol1tl_bytes() -> Vec<u8> {
         inits.push(onnx::tensor_f32(
             &w,
             &[k as i64, m as i64],
-            &rng.vec(k * m, (2.0 / k as f32).sqrt()),
+            &rng.uniform_vec(k * m, (2.0 / k as f32).sqrt()),
         ));
-        inits.push(onnx::tensor_f32(&b, &[m as i64], &rng.vec(m, 0.1)));
+        inits.push(onnx::tensor_f32(&b, &[m as i64], &rng.uniform_vec(m, 0.1)));
         nodes.push(onnx::node("MatMul", &mm, &[input, &w], &[&mm], vec![]));
         let add_out = if relu { pre.as_str() } else { out };
         nodes.push(onnx::node(
@@ -118,7 +104,7 @@ fn infer_latency(c: &mut Criterion) {
     let model = Model::from_bytes(&axol1tl_bytes(), "axol1tl_v1_like").expect("model loads");
     let f = model.num_features();
     let n = 1024;
-    let events = Rng(7).vec(n * f, 8.0);
+    let events = Rng::new(7).uniform_vec(n * f, 8.0);
     let rows: Vec<&[f32]> = events.chunks_exact(f).collect();
 
     // Summary with percentiles (same code as `bead bench`).

@@ -8,9 +8,20 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 bead="$CARGO_TARGET_DIR/release/bead"
 
-echo "== cargo fmt, cargo clippy -D warnings (infer and ffi also deny unwrap/expect/panic/indexing)"
+echo "== cargo fmt, cargo clippy -D warnings (infer and ffi also deny unwrap/expect/panic/indexing;"
+echo "   every unsafe block needs a SAFETY comment: clippy::undocumented_unsafe_blocks in Cargo.toml)"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+
+echo "== the runtime without default features (no tract): bead-infer and bead-ffi, clippy only"
+# A check build (metadata, no codegen) of the two crates and their few small dependencies: burn
+# and tract are not in this graph, so it costs about a minute once and seconds afterwards, and
+# its artifacts sit beside the workspace ones instead of replacing them (unlike a `cargo build`
+# of libbead_ffi.a with other features).
+cargo clippy --release -p bead-ffi --no-default-features --all-targets -- -D warnings
+
+echo "== cargo doc, warnings denied"
+RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
 
 echo "== cargo test (release, whole workspace)"
 cargo test --release --workspace

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bead_testkit::temp_dir;
 use bead_train::{
     ExportOptions, ModelKind, RunOptions, Schedule, ScoreHead, TrainConfig, TrainedModel,
     burn_scores, export_model, train,
@@ -12,13 +13,6 @@ use bead_train::{
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("bead-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn config(kind: ModelKind, epochs: usize) -> TrainConfig {
@@ -134,9 +128,10 @@ fn every_model_and_head_agrees_with_burn_and_tract() {
         ModelKind::SylvesterVae,
         ModelKind::IafVae,
     ] {
-        let dir = tmpdir(kind.name());
-        train(&config(kind, 2), &dir, &RunOptions::default()).unwrap();
-        check_heads(&dir);
+        let tmp = temp_dir(&format!("e2e-{}", kind.name()));
+        let dir = tmp.path();
+        train(&config(kind, 2), dir, &RunOptions::default()).unwrap();
+        check_heads(dir);
     }
 }
 
@@ -158,37 +153,40 @@ fn all_weights(dir: &Path) -> Vec<u8> {
 
 #[test]
 fn same_seed_gives_bit_identical_weights() {
-    let (a, b) = (tmpdir("det-a"), tmpdir("det-b"));
+    let (tmp_a, tmp_b) = (temp_dir("e2e-det-a"), temp_dir("e2e-det-b"));
+    let (a, b) = (tmp_a.path(), tmp_b.path());
     let mut c = config(ModelKind::PlanarVae, 2);
     c.loss.ntxent = Schedule::constant(0.2);
-    train(&c, &a, &RunOptions::default()).unwrap();
-    train(&c, &b, &RunOptions::default()).unwrap();
-    let wa = all_weights(&a);
+    train(&c, a, &RunOptions::default()).unwrap();
+    train(&c, b, &RunOptions::default()).unwrap();
+    let wa = all_weights(a);
     assert!(
-        wa == all_weights(&b),
+        wa == all_weights(b),
         "weights differ between two runs with the same seed"
     );
     c.optim.seed += 1;
-    let d = tmpdir("det-c");
-    train(&c, &d, &RunOptions::default()).unwrap();
-    assert!(all_weights(&d) != wa, "seed has no effect");
+    let tmp_d = temp_dir("e2e-det-c");
+    let d = tmp_d.path();
+    train(&c, d, &RunOptions::default()).unwrap();
+    assert!(all_weights(d) != wa, "seed has no effect");
 }
 
 #[test]
 fn resume_continues_to_the_same_weights() {
-    let (full, part) = (tmpdir("resume-full"), tmpdir("resume-part"));
+    let (tmp_full, tmp_part) = (temp_dir("e2e-resume-full"), temp_dir("e2e-resume-part"));
+    let (full, part) = (tmp_full.path(), tmp_part.path());
     let mut c = config(ModelKind::Vae, 4);
     c.optim.early_stopping_patience = 100;
-    train(&c, &full, &RunOptions::default()).unwrap();
+    train(&c, full, &RunOptions::default()).unwrap();
     // Stop after 2 epochs, then resume to 4 with the same configuration file contents.
     let mut first = c.clone();
     first.optim.epochs = 2;
-    train(&first, &part, &RunOptions::default()).unwrap();
+    train(&first, part, &RunOptions::default()).unwrap();
     // The checkpoint refuses a different configuration...
     assert!(
         train(
             &c,
-            &part,
+            part,
             &RunOptions {
                 resume: true,
                 progress: false
@@ -204,7 +202,7 @@ fn resume_continues_to_the_same_weights() {
     std::fs::write(&state_path, state.to_string()).unwrap();
     let out = train(
         &c,
-        &part,
+        part,
         &RunOptions {
             resume: true,
             progress: false,
@@ -217,7 +215,7 @@ fn resume_continues_to_the_same_weights() {
         "resume restarted from scratch"
     );
     assert!(
-        all_weights(&full) == all_weights(&part),
+        all_weights(full) == all_weights(part),
         "resumed run differs from an uninterrupted one"
     );
     let lines = std::fs::read_to_string(part.join("metrics.jsonl")).unwrap();
@@ -226,7 +224,8 @@ fn resume_continues_to_the_same_weights() {
 
 #[test]
 fn schedules_change_the_loss_between_epochs() {
-    let dir = tmpdir("schedule");
+    let tmp = temp_dir("e2e-schedule");
+    let dir = tmp.path();
     let mut c = config(ModelKind::Vae, 3);
     c.loss.beta = Schedule::Linear {
         start: 0.0,
@@ -238,7 +237,7 @@ fn schedules_change_the_loss_between_epochs() {
         factor: 0.0,
         every: 2,
     };
-    let out = train(&c, &dir, &RunOptions::default()).unwrap();
+    let out = train(&c, dir, &RunOptions::default()).unwrap();
     let m = &out.metrics;
     assert_eq!((m[0].beta, m[1].beta, m[2].beta), (0.0, 0.5, 1.0));
     assert_eq!((m[0].supcon_weight, m[2].supcon_weight), (1.0, 0.0));
@@ -258,9 +257,10 @@ fn schedules_change_the_loss_between_epochs() {
 
 #[test]
 fn float16_weights_stay_close_to_float32() {
-    let dir = tmpdir("f16");
-    train(&config(ModelKind::Vae, 2), &dir, &RunOptions::default()).unwrap();
-    let trained = TrainedModel::load(&dir).unwrap();
+    let tmp = temp_dir("e2e-f16");
+    let dir = tmp.path();
+    train(&config(ModelKind::Vae, 2), dir, &RunOptions::default()).unwrap();
+    let trained = TrainedModel::load(dir).unwrap();
     let events = test_events(&trained.manifest.preprocessing.features);
     let f = trained.manifest.preprocessing.num_features();
     let n = events.len() / f;
@@ -297,9 +297,10 @@ fn float16_weights_stay_close_to_float32() {
 #[test]
 fn cli_pipeline_score_calibrate_evaluate() {
     use bead_train::{EvaluateOptions, calibrate, evaluate, export_to_file};
-    let dir = tmpdir("pipeline");
-    train(&config(ModelKind::Vae, 2), &dir, &RunOptions::default()).unwrap();
-    let trained = TrainedModel::load(&dir).unwrap();
+    let tmp = temp_dir("e2e-pipeline");
+    let dir = tmp.path();
+    train(&config(ModelKind::Vae, 2), dir, &RunOptions::default()).unwrap();
+    let trained = TrainedModel::load(dir).unwrap();
     let onnx = dir.join("model.onnx");
     let opts = ExportOptions {
         score: ScoreHead::Cluster,
@@ -327,7 +328,7 @@ fn cli_pipeline_score_calibrate_evaluate() {
         fprs: vec![1e-2],
         ..Default::default()
     };
-    let (manifest, files) = calibrate(&dir, &opts).unwrap();
+    let (manifest, files) = calibrate(dir, &opts).unwrap();
     assert_eq!(files, vec![onnx.clone(), half.clone()]);
     let t = manifest.thresholds["cluster"][0].threshold;
     let model = bead_infer::Model::load(&onnx).unwrap();
@@ -395,8 +396,13 @@ fn cli_pipeline_score_calibrate_evaluate() {
     // The file was calibrated on the validation split, and says so with its counts.
     assert_eq!(from_onnx.heads[0].threshold_from, "validation");
     assert!(from_onnx.heads[0].threshold_events_above.is_some());
-    assert!(from_onnx.heads[0].sources.iter().all(|s| s.threshold_error_included));
-    let from_dir = evaluate(&dir, &opts).unwrap();
+    assert!(
+        from_onnx.heads[0]
+            .sources
+            .iter()
+            .all(|s| s.threshold_error_included)
+    );
+    let from_dir = evaluate(dir, &opts).unwrap();
     assert_eq!(from_dir.heads.len(), 4);
     let cluster = from_dir
         .heads

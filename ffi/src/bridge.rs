@@ -9,11 +9,15 @@ use crate::{Engine, Scorer, load_model, new_scorer};
 
 #[cxx::bridge(namespace = "bead::detail")]
 pub(crate) mod ffi {
-    /// Outcome of a per-event call (mirrored by `bead::Status` in `bead.hpp`).
+    /// Outcome of a call: the one definition of the status codes of both APIs.
+    ///
+    /// The C codes (`BEAD_OK`, `BEAD_ERR_*` in `bead.h`) are these discriminants and
+    /// `bead::Status` in `bead.hpp` mirrors this enum; a test in `status.rs` checks both
+    /// headers against it. Descriptions are in `status.rs`.
     #[repr(u8)]
     #[derive(Debug)]
     enum Status {
-        /// The score was written.
+        /// The call succeeded (for scoring: the score was written).
         Ok = 0,
         /// The event does not have the model's number of features (or, in a batch, the output
         /// buffer does not have one slot per event).
@@ -22,8 +26,13 @@ pub(crate) mod ffi {
         NonFinite = 2,
         /// A bug in bead (a caught panic or an unknown error): please report it.
         Internal = 3,
-        /// A null pointer with a non-zero length was passed.
+        /// A null, misaligned or oversized buffer, an object used after being moved from, or
+        /// a false-positive rate that is not a finite number in (0, 1).
         InvalidArgument = 4,
+        /// The model file could not be read, parsed or checked (C API; C++ throws instead).
+        Load = 5,
+        /// The model has no threshold calibrated for the requested false-positive rate.
+        NoThreshold = 6,
     }
 
     /// A calibrated threshold: background events score above it with probability `fpr`.
@@ -55,8 +64,9 @@ pub(crate) mod ffi {
         fn source(self: &Engine, index: usize) -> &str;
         /// All calibrated thresholds.
         fn thresholds(self: &Engine) -> Vec<Threshold>;
-        /// The threshold calibrated for `fpr`, written to `out`; false when there is none.
-        fn threshold_for_fpr(self: &Engine, fpr: f64, out: &mut f32) -> bool;
+        /// The threshold calibrated for `fpr`, written to `out` (`Ok`); `InvalidArgument` when
+        /// `fpr` is not a rate in (0, 1), `NoThreshold` when none was calibrated for it.
+        fn threshold_for_fpr(self: &Engine, fpr: f64, out: &mut f32) -> Status;
 
         /// A new per-thread scorer for `engine`.
         fn new_scorer(engine: &Engine) -> Box<Scorer>;
@@ -66,7 +76,7 @@ pub(crate) mod ffi {
         /// Non-finite events get NaN, the others are still scored, and `NonFinite` is returned.
         fn score_batch(self: &mut Scorer, events: &[f32], out: &mut [f32]) -> Status;
         /// Same as `Engine::threshold_for_fpr`, for the scorer's model.
-        fn threshold_for_fpr(self: &Scorer, fpr: f64, out: &mut f32) -> bool;
+        fn threshold_for_fpr(self: &Scorer, fpr: f64, out: &mut f32) -> Status;
         /// Description of the last non-`Ok` status of this scorer ("" if none); allocates.
         fn last_error(self: &Scorer) -> String;
     }

@@ -12,15 +12,17 @@ use std::fmt::{Display, Write as _};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use bead_infer::{Model, ScoreError, Session};
+use bead_infer::{Model, ModelInfo, ScoreError, Session};
 
+use crate::bridge::ffi::Status;
 use crate::status_of;
 
-const BEAD_OK: c_int = 0;
-const BEAD_ERR_INTERNAL: c_int = 3;
-const BEAD_ERR_INVALID_ARGUMENT: c_int = 4;
-const BEAD_ERR_LOAD: c_int = 5;
-const BEAD_ERR_NO_THRESHOLD: c_int = 6;
+// The C codes are the discriminants of the bridge's `Status` (see `status.rs`).
+const BEAD_OK: c_int = Status::Ok.repr as c_int;
+const BEAD_ERR_INTERNAL: c_int = Status::Internal.repr as c_int;
+const BEAD_ERR_INVALID_ARGUMENT: c_int = Status::InvalidArgument.repr as c_int;
+const BEAD_ERR_LOAD: c_int = Status::Load.repr as c_int;
+const BEAD_ERR_NO_THRESHOLD: c_int = Status::NoThreshold.repr as c_int;
 
 /// `bead_model` in C: the model plus NUL-terminated copies of its names.
 pub struct ModelHandle {
@@ -82,38 +84,78 @@ fn invalid(message: &str) -> c_int {
 
 fn score_error(error: &ScoreError) -> c_int {
     set_error(error);
-    c_int::from(status_of(error).repr)
+    status_of(error).code()
 }
 
-/// Borrows `len` floats at `data`, or `None` if that is not a valid slice.
+/// Why a pointer and a length are not a float slice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BadSlice {
+    Null,
+    Misaligned,
+    /// More than `isize::MAX` bytes: no Rust slice (and no real array) can be that long.
+    TooLong,
+}
+
+impl BadSlice {
+    /// Sets the message for argument `what` of `function` and returns the status code.
+    fn refuse(self, function: &str, what: &str, len: usize) -> c_int {
+        match self {
+            BadSlice::Null => set_error(format_args!(
+                "{function}: `{what}` is null but its length is {len}"
+            )),
+            BadSlice::Misaligned => set_error(format_args!(
+                "{function}: `{what}` is not aligned for float"
+            )),
+            BadSlice::TooLong => set_error(format_args!(
+                "{function}: length {len} of `{what}` is larger than any array of floats \
+                 (at most {} elements)",
+                MAX_FLOATS
+            )),
+        }
+        BEAD_ERR_INVALID_ARGUMENT
+    }
+}
+
+/// The longest float slice Rust allows (`isize::MAX` bytes).
+const MAX_FLOATS: usize = isize::MAX as usize / size_of::<f32>();
+
+fn check_slice(data: *const f32, len: usize) -> Result<(), BadSlice> {
+    if len > MAX_FLOATS {
+        Err(BadSlice::TooLong)
+    } else if data.is_null() {
+        Err(BadSlice::Null)
+    } else if !data.is_aligned() {
+        Err(BadSlice::Misaligned)
+    } else {
+        Ok(())
+    }
+}
+
+/// Borrows `len` floats at `data`, or says why that is not a valid slice.
 ///
 /// # Safety
 /// If `data` is non-null, it must point to `len` initialised floats that stay valid and
 /// unmodified by others for `'a`.
-unsafe fn floats<'a>(data: *const f32, len: usize) -> Option<&'a [f32]> {
+unsafe fn floats<'a>(data: *const f32, len: usize) -> Result<&'a [f32], BadSlice> {
     if len == 0 {
-        return Some(&[]);
+        return Ok(&[]);
     }
-    if data.is_null() || !data.is_aligned() || len > isize::MAX as usize / size_of::<f32>() {
-        return None;
-    }
-    // Safety: non-null, aligned, size within isize::MAX; validity is the caller's contract.
-    Some(unsafe { std::slice::from_raw_parts(data, len) })
+    check_slice(data, len)?;
+    // SAFETY: non-null, aligned, size within isize::MAX; validity is the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) })
 }
 
 /// Mutable counterpart of [`floats`].
 ///
 /// # Safety
 /// If `data` is non-null, it must point to `len` floats that nothing else accesses for `'a`.
-unsafe fn floats_mut<'a>(data: *mut f32, len: usize) -> Option<&'a mut [f32]> {
+unsafe fn floats_mut<'a>(data: *mut f32, len: usize) -> Result<&'a mut [f32], BadSlice> {
     if len == 0 {
-        return Some(&mut []);
+        return Ok(&mut []);
     }
-    if data.is_null() || !data.is_aligned() || len > isize::MAX as usize / size_of::<f32>() {
-        return None;
-    }
-    // Safety: non-null, aligned, size within isize::MAX; exclusivity is the caller's contract.
-    Some(unsafe { std::slice::from_raw_parts_mut(data, len) })
+    check_slice(data, len)?;
+    // SAFETY: non-null, aligned, size within isize::MAX; exclusivity is the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(data, len) })
 }
 
 fn c_names(names: &[String], what: &str) -> Result<Vec<CString>, String> {
@@ -156,16 +198,16 @@ pub unsafe extern "C" fn bead_model_load(path: *const c_char, out: *mut *mut Mod
         if out.is_null() || !out.is_aligned() {
             return invalid("bead_model_load: `out` is null or misaligned");
         }
-        // Safety: `out` is non-null and points to writable storage (caller contract).
+        // SAFETY: `out` is non-null and points to writable storage (caller contract).
         unsafe { out.write(ptr::null_mut()) };
         if path.is_null() {
             return invalid("bead_model_load: `path` is null");
         }
-        // Safety: `path` is non-null and NUL-terminated (caller contract).
+        // SAFETY: `path` is non-null and NUL-terminated (caller contract).
         let path = unsafe { CStr::from_ptr(path) };
         match load(path) {
             Ok(handle) => {
-                // Safety: as above.
+                // SAFETY: as above.
                 unsafe { out.write(Box::into_raw(Box::new(handle))) };
                 BEAD_OK
             }
@@ -185,7 +227,7 @@ pub unsafe extern "C" fn bead_model_load(path: *const c_char, out: *mut *mut Mod
 pub unsafe extern "C" fn bead_model_free(model: *mut ModelHandle) {
     if !model.is_null() {
         guard_or((), || {
-            // Safety: `model` came from `Box::into_raw` in `bead_model_load` (caller contract).
+            // SAFETY: `model` came from `Box::into_raw` in `bead_model_load` (caller contract).
             drop(unsafe { Box::from_raw(model) });
         });
     }
@@ -194,7 +236,7 @@ pub unsafe extern "C" fn bead_model_free(model: *mut ModelHandle) {
 /// # Safety
 /// `model` must be null or a live pointer from `bead_model_load`.
 unsafe fn model_ref<'a>(model: *const ModelHandle) -> Option<&'a ModelHandle> {
-    // Safety: null-checked by `as_ref`; liveness is the caller's contract.
+    // SAFETY: null-checked by `as_ref`; liveness is the caller's contract.
     unsafe { model.as_ref() }
 }
 
@@ -208,9 +250,10 @@ fn name_ptr(names: &[CString], index: usize) -> *const c_char {
 /// `model` must be null or a live pointer from `bead_model_load`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_num_features(model: *const ModelHandle) -> usize {
-    // Safety: forwarded caller contract.
     guard_or(0, || {
-        unsafe { model_ref(model) }.map_or(0, |m| m.features.len())
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(0, |m| m.features.len())
     })
 }
 
@@ -223,9 +266,10 @@ pub unsafe extern "C" fn bead_model_feature_name(
     model: *const ModelHandle,
     index: usize,
 ) -> *const c_char {
-    // Safety: forwarded caller contract.
     guard_or(ptr::null(), || {
-        unsafe { model_ref(model) }.map_or(ptr::null(), |m| name_ptr(&m.features, index))
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(ptr::null(), |m| name_ptr(&m.features, index))
     })
 }
 
@@ -235,9 +279,10 @@ pub unsafe extern "C" fn bead_model_feature_name(
 /// `model` must be null or a live pointer from `bead_model_load`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_score_name(model: *const ModelHandle) -> *const c_char {
-    // Safety: forwarded caller contract.
     guard_or(ptr::null(), || {
-        unsafe { model_ref(model) }.map_or(ptr::null(), |m| m.score.as_ptr())
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(ptr::null(), |m| m.score.as_ptr())
     })
 }
 
@@ -247,9 +292,10 @@ pub unsafe extern "C" fn bead_model_score_name(model: *const ModelHandle) -> *co
 /// `model` must be null or a live pointer from `bead_model_load`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_num_sources(model: *const ModelHandle) -> usize {
-    // Safety: forwarded caller contract.
     guard_or(0, || {
-        unsafe { model_ref(model) }.map_or(0, |m| m.sources.len())
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(0, |m| m.sources.len())
     })
 }
 
@@ -262,9 +308,10 @@ pub unsafe extern "C" fn bead_model_source(
     model: *const ModelHandle,
     index: usize,
 ) -> *const c_char {
-    // Safety: forwarded caller contract.
     guard_or(ptr::null(), || {
-        unsafe { model_ref(model) }.map_or(ptr::null(), |m| name_ptr(&m.sources, index))
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(ptr::null(), |m| name_ptr(&m.sources, index))
     })
 }
 
@@ -274,9 +321,10 @@ pub unsafe extern "C" fn bead_model_source(
 /// `model` must be null or a live pointer from `bead_model_load`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bead_model_num_thresholds(model: *const ModelHandle) -> usize {
-    // Safety: forwarded caller contract.
     guard_or(0, || {
-        unsafe { model_ref(model) }.map_or(0, |m| m.model.info().thresholds.len())
+        // SAFETY: forwarded caller contract.
+        let model = unsafe { model_ref(model) };
+        model.map_or(0, |m| m.model.info().thresholds.len())
     })
 }
 
@@ -293,7 +341,7 @@ pub unsafe extern "C" fn bead_model_threshold(
     threshold: *mut f32,
 ) -> c_int {
     guard("bead_model_threshold", || {
-        // Safety: forwarded caller contract.
+        // SAFETY: forwarded caller contract.
         let Some(m) = (unsafe { model_ref(model) }) else {
             return invalid("bead_model_threshold: `model` is null");
         };
@@ -304,7 +352,7 @@ pub unsafe extern "C" fn bead_model_threshold(
             set_error(format_args!("no threshold number {index}"));
             return BEAD_ERR_NO_THRESHOLD;
         };
-        // Safety: both pointers are non-null and writable (caller contract).
+        // SAFETY: both pointers are non-null and writable (caller contract).
         unsafe {
             fpr.write(t.fpr);
             threshold.write(t.threshold);
@@ -324,16 +372,23 @@ pub unsafe extern "C" fn bead_model_threshold_for_fpr(
     out: *mut f32,
 ) -> c_int {
     guard("bead_model_threshold_for_fpr", || {
-        // Safety: forwarded caller contract.
+        // SAFETY: forwarded caller contract.
         let Some(m) = (unsafe { model_ref(model) }) else {
             return invalid("bead_model_threshold_for_fpr: `model` is null");
         };
         if out.is_null() || !out.is_aligned() {
             return invalid("bead_model_threshold_for_fpr: `out` is null or misaligned");
         }
+        if !ModelInfo::is_valid_fpr(fpr) {
+            set_error(format_args!(
+                "bead_model_threshold_for_fpr: fpr {fpr} is not a false-positive rate \
+                 (a number in (0, 1))"
+            ));
+            return BEAD_ERR_INVALID_ARGUMENT;
+        }
         match m.model.info().threshold_for_fpr(fpr) {
             Some(t) => {
-                // Safety: non-null and writable (caller contract).
+                // SAFETY: non-null and writable (caller contract).
                 unsafe { out.write(t) };
                 BEAD_OK
             }
@@ -360,16 +415,16 @@ pub unsafe extern "C" fn bead_session_new(
         if out.is_null() || !out.is_aligned() {
             return invalid("bead_session_new: `out` is null or misaligned");
         }
-        // Safety: non-null and writable (caller contract).
+        // SAFETY: non-null and writable (caller contract).
         unsafe { out.write(ptr::null_mut()) };
-        // Safety: forwarded caller contract.
+        // SAFETY: forwarded caller contract.
         let Some(m) = (unsafe { model_ref(model) }) else {
             return invalid("bead_session_new: `model` is null");
         };
         let handle = Box::new(SessionHandle {
             session: m.model.session(),
         });
-        // Safety: as above.
+        // SAFETY: as above.
         unsafe { out.write(Box::into_raw(handle)) };
         BEAD_OK
     })
@@ -383,7 +438,7 @@ pub unsafe extern "C" fn bead_session_new(
 pub unsafe extern "C" fn bead_session_free(session: *mut SessionHandle) {
     if !session.is_null() {
         guard_or((), || {
-            // Safety: `session` came from `Box::into_raw` in `bead_session_new`.
+            // SAFETY: `session` came from `Box::into_raw` in `bead_session_new`.
             drop(unsafe { Box::from_raw(session) });
         });
     }
@@ -402,20 +457,21 @@ pub unsafe extern "C" fn bead_score(
     out: *mut f32,
 ) -> c_int {
     guard("bead_score", || {
-        // Safety: null-checked by `as_mut`; exclusive use is the caller's contract.
+        // SAFETY: null-checked by `as_mut`; exclusive use is the caller's contract.
         let Some(s) = (unsafe { session.as_mut() }) else {
             return invalid("bead_score: `session` is null");
         };
         if out.is_null() || !out.is_aligned() {
             return invalid("bead_score: `out` is null or misaligned");
         }
-        // Safety: forwarded caller contract.
-        let Some(event) = (unsafe { floats(event, len) }) else {
-            return invalid("bead_score: `event` is null or misaligned");
+        // SAFETY: forwarded caller contract.
+        let event = match unsafe { floats(event, len) } {
+            Ok(event) => event,
+            Err(bad) => return bad.refuse("bead_score", "event", len),
         };
         match s.session.score(event) {
             Ok(score) => {
-                // Safety: non-null and writable (caller contract).
+                // SAFETY: non-null and writable (caller contract).
                 unsafe { out.write(score) };
                 BEAD_OK
             }
@@ -439,17 +495,19 @@ pub unsafe extern "C" fn bead_score_batch(
     out_len: usize,
 ) -> c_int {
     guard("bead_score_batch", || {
-        // Safety: null-checked by `as_mut`; exclusive use is the caller's contract.
+        // SAFETY: null-checked by `as_mut`; exclusive use is the caller's contract.
         let Some(s) = (unsafe { session.as_mut() }) else {
             return invalid("bead_score_batch: `session` is null");
         };
-        // Safety: forwarded caller contract.
-        let Some(events) = (unsafe { floats(events, events_len) }) else {
-            return invalid("bead_score_batch: `events` is null or misaligned");
+        // SAFETY: forwarded caller contract.
+        let events = match unsafe { floats(events, events_len) } {
+            Ok(events) => events,
+            Err(bad) => return bad.refuse("bead_score_batch", "events", events_len),
         };
-        // Safety: forwarded caller contract (no overlap with `events`).
-        let Some(out) = (unsafe { floats_mut(out, out_len) }) else {
-            return invalid("bead_score_batch: `out` is null or misaligned");
+        // SAFETY: forwarded caller contract (no overlap with `events`).
+        let out = match unsafe { floats_mut(out, out_len) } {
+            Ok(out) => out,
+            Err(bad) => return bad.refuse("bead_score_batch", "out", out_len),
         };
         match s.session.score_batch(events, out) {
             Ok(()) => BEAD_OK,
@@ -476,17 +534,9 @@ pub extern "C" fn bead_last_error() -> *const c_char {
 /// Short description of a status code (static string, never null).
 #[unsafe(no_mangle)]
 pub extern "C" fn bead_status_str(code: c_int) -> *const c_char {
-    let s: &'static CStr = match code {
-        0 => c"ok",
-        1 => c"wrong length",
-        2 => c"non-finite input",
-        3 => c"internal error",
-        4 => c"invalid argument",
-        5 => c"model could not be loaded",
-        6 => c"no calibrated threshold",
-        _ => c"unknown status code",
-    };
-    s.as_ptr()
+    Status::from_code(code)
+        .map_or(c"unknown status code", Status::description)
+        .as_ptr()
 }
 
 /// Version of the bead runtime (static string, e.g. "0.1.0").

@@ -21,6 +21,9 @@
 //! function and every per-event bridge function runs under `catch_unwind` and reports a panic
 //! as `Internal`.
 //!
+//! Status codes are defined once, by the bridge's `Status` enum; `src/status.rs` holds their
+//! descriptions and the tests that keep `bead.h` and `bead.hpp` in step with it.
+//!
 //! `unsafe` is denied in this crate except in the two modules that define the boundary.
 
 #![deny(unsafe_code)]
@@ -38,10 +41,14 @@
 mod bridge;
 #[allow(unsafe_code)]
 mod capi;
+mod status;
+#[cfg(test)]
+#[allow(unsafe_code)] // calls the C API
+mod tests;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bead_infer::{Model, ScoreError, Session};
+use bead_infer::{Model, ModelInfo, ScoreError, Session};
 
 use bridge::ffi::{Status, Threshold};
 
@@ -111,18 +118,22 @@ impl Engine {
             .collect()
     }
 
-    fn threshold_for_fpr(&self, fpr: f64, out: &mut f32) -> bool {
+    fn threshold_for_fpr(&self, fpr: f64, out: &mut f32) -> Status {
         threshold_into(&self.model, fpr, out)
     }
 }
 
-fn threshold_into(model: &Model, fpr: f64, out: &mut f32) -> bool {
+/// Writes the threshold calibrated for `fpr` into `out`; refuses a rate that is not one.
+fn threshold_into(model: &Model, fpr: f64, out: &mut f32) -> Status {
+    if !ModelInfo::is_valid_fpr(fpr) {
+        return Status::InvalidArgument;
+    }
     match model.info().threshold_for_fpr(fpr) {
         Some(t) => {
             *out = t;
-            true
+            Status::Ok
         }
-        None => false,
+        None => Status::NoThreshold,
     }
 }
 
@@ -168,7 +179,7 @@ impl Scorer {
         self.finish(result)
     }
 
-    fn threshold_for_fpr(&self, fpr: f64, out: &mut f32) -> bool {
+    fn threshold_for_fpr(&self, fpr: f64, out: &mut f32) -> Status {
         threshold_into(&self.model, fpr, out)
     }
 

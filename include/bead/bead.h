@@ -40,7 +40,8 @@
 extern "C" {
 #endif
 
-/** Status codes. 0..4 match bead::Status in bead.hpp. */
+/** Status codes: the same values as bead::Status in bead.hpp (both are checked against the Rust
+ *  definition, ffi/src/bridge.rs, by the tests of ffi/src/status.rs). */
 #define BEAD_OK 0
 /** The event does not have num_features values (batch: or `out_len` != number of events). */
 #define BEAD_ERR_WRONG_LENGTH 1
@@ -48,7 +49,8 @@ extern "C" {
 #define BEAD_ERR_NON_FINITE 2
 /** A bug in bead (a caught panic); please report it with bead_last_error(). */
 #define BEAD_ERR_INTERNAL 3
-/** A required pointer is null (or a float pointer is misaligned). */
+/** A required pointer is null, a float buffer is misaligned or longer than any array, or a
+ *  false-positive rate is not a number in (0, 1); bead_last_error() says which. */
 #define BEAD_ERR_INVALID_ARGUMENT 4
 /** The model file could not be read, parsed or checked; bead_last_error() says why. */
 #define BEAD_ERR_LOAD 5
@@ -79,7 +81,8 @@ const char* bead_model_source(const bead_model* model, size_t index);
 size_t bead_model_num_thresholds(const bead_model* model);
 /** Writes calibrated threshold `index` (false-positive rate and score threshold). */
 int bead_model_threshold(const bead_model* model, size_t index, double* fpr, float* threshold);
-/** Writes the threshold calibrated for `fpr`; BEAD_ERR_NO_THRESHOLD if there is none. */
+/** Writes the threshold calibrated for `fpr`; BEAD_ERR_NO_THRESHOLD if there is none,
+ *  BEAD_ERR_INVALID_ARGUMENT if `fpr` is NaN, infinite, <= 0 or >= 1. */
 int bead_model_threshold_for_fpr(const bead_model* model, double fpr, float* out);
 
 /** Creates a session (one per thread) for `model` into `*out`. */

@@ -31,19 +31,23 @@
 
 namespace bead {
 
-/// Error thrown when a model cannot be loaded (or another configuration-time failure).
+/// Error thrown when a model cannot be loaded, a false-positive rate is not one, or a moved-from
+/// Model or Session is used (configuration-time failures).
 class Error : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
 
-/// Outcome of a per-event call. Values match the BEAD_* codes of bead.h.
+/// Outcome of a call. Same values as the BEAD_* codes of bead.h; both are checked against the
+/// Rust definition (ffi/src/bridge.rs) by the tests of ffi/src/status.rs.
 enum class Status : std::uint8_t {
     Ok = 0,               ///< the score was written
     WrongLength = 1,      ///< event length != num_features() (batch: or output length)
     NonFinite = 2,        ///< the event has a NaN or infinite feature; its score is undefined
     Internal = 3,         ///< a bug in bead (caught panic); please report it
-    InvalidArgument = 4,  ///< null or misaligned pointer with a non-zero length
+    InvalidArgument = 4,  ///< null, misaligned or oversized buffer, or a moved-from Session
+    Load = 5,             ///< (C API only: the C++ API throws bead::Error)
+    NoThreshold = 6,      ///< (C API only: the C++ API returns std::nullopt or throws)
 };
 
 /// Short description of a status ("ok", "wrong length", ...).
@@ -54,8 +58,10 @@ inline const char* to_string(Status s) noexcept {
     case Status::NonFinite: return "non-finite input";
     case Status::Internal: return "internal error";
     case Status::InvalidArgument: return "invalid argument";
+    case Status::Load: return "model could not be loaded";
+    case Status::NoThreshold: return "no calibrated threshold";
     }
-    return "unknown status";
+    return "unknown status code";
 }
 
 /// A calibrated threshold: background events score above `threshold` with probability `fpr`.
@@ -66,36 +72,53 @@ struct Threshold {
 
 class Session;
 
+namespace detail {
+
+/// Whether a rust::Box was moved from: cxx's move constructor and move assignment leave the
+/// source's pointer null (cxx.h of the pinned cxx version), and operator-> returns it as is.
+template <class T>
+bool moved_from(const rust::Box<T>& box) noexcept {
+    return box.operator->() == nullptr;
+}
+
+}  // namespace detail
+
 /// A loaded, checked model. Immutable and safe to share between threads (by reference);
-/// create one Session per thread to score with it. Move-only.
+/// create one Session per thread to score with it. Move-only; a moved-from Model reports 0
+/// features and throws bead::Error from every other method.
 class Model {
 public:
     /// Loads `path`; throws bead::Error with the reason (missing file, not ONNX, not a bead
     /// model, unsupported operator, ...).
     explicit Model(const std::string& path) : engine_(load(path)) {}
 
-    /// Number of features an event must have, in the order of feature_names().
-    std::size_t num_features() const noexcept { return engine_->num_features(); }
+    /// Number of features an event must have, in the order of feature_names() (0 for a
+    /// moved-from Model).
+    std::size_t num_features() const noexcept {
+        return detail::moved_from(engine_) ? 0 : engine_->num_features();
+    }
 
     /// Feature names, in event order.
     std::vector<std::string> feature_names() const {
+        const detail::Engine& engine = checked();
         std::vector<std::string> names;
-        names.reserve(num_features());
-        for (std::size_t i = 0; i < num_features(); ++i) {
-            names.emplace_back(std::string(engine_->feature_name(i)));
+        names.reserve(engine.num_features());
+        for (std::size_t i = 0; i < engine.num_features(); ++i) {
+            names.emplace_back(std::string(engine.feature_name(i)));
         }
         return names;
     }
 
     /// Name of the anomaly score (e.g. "mu2").
-    std::string score_name() const { return std::string(engine_->score_name()); }
+    std::string score_name() const { return std::string(checked().score_name()); }
 
     /// Source labels (generator configurations) the model was trained on.
     std::vector<std::string> sources() const {
+        const detail::Engine& engine = checked();
         std::vector<std::string> labels;
-        labels.reserve(engine_->num_sources());
-        for (std::size_t i = 0; i < engine_->num_sources(); ++i) {
-            labels.emplace_back(std::string(engine_->source(i)));
+        labels.reserve(engine.num_sources());
+        for (std::size_t i = 0; i < engine.num_sources(); ++i) {
+            labels.emplace_back(std::string(engine.source(i)));
         }
         return labels;
     }
@@ -103,19 +126,21 @@ public:
     /// All calibrated thresholds.
     std::vector<Threshold> thresholds() const {
         std::vector<Threshold> out;
-        for (const auto& t : engine_->thresholds()) {
+        for (const auto& t : checked().thresholds()) {
             out.push_back(Threshold{t.fpr, t.threshold});
         }
         return out;
     }
 
-    /// The threshold calibrated for false-positive rate `fpr`, if the model has one.
-    std::optional<float> threshold(double fpr) const noexcept {
+    /// The threshold calibrated for false-positive rate `fpr`, if the model has one. Throws
+    /// bead::Error if `fpr` is not a number in (0, 1) (NaN, infinite, <= 0 or >= 1).
+    std::optional<float> threshold(double fpr) const {
         float t = 0.0f;
-        if (engine_->threshold_for_fpr(fpr, t)) {
-            return t;
+        switch (checked().threshold_for_fpr(fpr, t)) {
+        case detail::Status::Ok: return t;
+        case detail::Status::InvalidArgument: throw invalid_fpr(fpr);
+        default: return std::nullopt;
         }
-        return std::nullopt;
     }
 
     /// A new session for the calling thread (same as Session(model)).
@@ -132,21 +157,35 @@ private:
         }
     }
 
+    static Error invalid_fpr(double fpr) {
+        return Error("fpr " + std::to_string(fpr) +
+                     " is not a false-positive rate (a number in (0, 1))");
+    }
+
+    const detail::Engine& checked() const {
+        if (detail::moved_from(engine_)) {
+            throw Error("bead::Model used after being moved from");
+        }
+        return *engine_;
+    }
+
     rust::Box<detail::Engine> engine_;
 };
 
 /// Per-thread scoring state: owns its scratch buffers and keeps the model alive, so it may
-/// outlive the Model it came from. Not thread-safe: use one per thread. Move-only.
+/// outlive the Model it came from. Not thread-safe: use one per thread. Move-only; a moved-from
+/// Session returns InvalidArgument from score and score_batch and throws from accept.
 class Session {
 public:
-    explicit Session(const Model& model) : scorer_(detail::new_scorer(*model.engine_)) {}
+    /// A session for `model`; throws bead::Error if `model` was moved from.
+    explicit Session(const Model& model) : scorer_(detail::new_scorer(model.checked())) {}
 
     /// Scores one event of `n` features into `out`. No allocation, no exception.
     Status score(const float* event, std::size_t n, float& out) noexcept {
-        if (!valid(event, n)) {
-            return Status::InvalidArgument;
+        if (const char* why = refuse(event, n)) {
+            return invalid(why);
         }
-        return convert(scorer_->score(rust::Slice<const float>(event, n), out));
+        return finish(scorer_->score(rust::Slice<const float>(event, n), out));
     }
 
     /// Scores one event held by any contiguous container of float (std::vector, std::array,
@@ -162,11 +201,15 @@ public:
     /// num_features() or `n_out` is not the number of events. No allocation, no exception.
     Status score_batch(const float* events, std::size_t n_values, float* out,
                        std::size_t n_out) noexcept {
-        if (!valid(events, n_values) || !valid(out, n_out)) {
-            return Status::InvalidArgument;
+        const char* why = refuse(events, n_values);
+        if (why == nullptr) {
+            why = refuse(out, n_out);
         }
-        return convert(scorer_->score_batch(rust::Slice<const float>(events, n_values),
-                                            rust::Slice<float>(out, n_out)));
+        if (why != nullptr) {
+            return invalid(why);
+        }
+        return finish(scorer_->score_batch(rust::Slice<const float>(events, n_values),
+                                           rust::Slice<float>(out, n_out)));
     }
 
     /// Container overload of score_batch.
@@ -179,11 +222,18 @@ public:
 
     /// True when the event scores above the threshold calibrated for `fpr` (score > threshold).
     /// An event that cannot be scored (wrong length, non-finite) is not accepted; call score()
-    /// for the reason. Throws bead::Error if the model has no threshold for `fpr` (a
-    /// configuration error); otherwise does not allocate.
+    /// for the reason. Throws bead::Error if `fpr` is not a number in (0, 1), if the model has
+    /// no threshold for it (configuration errors) or if the session was moved from; otherwise
+    /// does not allocate.
     bool accept(const float* event, std::size_t n, double fpr) {
+        if (detail::moved_from(scorer_)) {
+            throw Error(kMovedFrom);
+        }
         float threshold = 0.0f;
-        if (!scorer_->threshold_for_fpr(fpr, threshold)) {
+        switch (scorer_->threshold_for_fpr(fpr, threshold)) {
+        case detail::Status::Ok: break;
+        case detail::Status::InvalidArgument: throw Model::invalid_fpr(fpr);
+        default:
             throw Error("the model has no threshold calibrated for fpr " + std::to_string(fpr));
         }
         float s = 0.0f;
@@ -192,39 +242,55 @@ public:
 
     /// Description of the last non-Ok status of this session ("" if none). Allocates: call it
     /// only after a failure.
-    std::string last_error() const { return std::string(scorer_->last_error()); }
-
-private:
-    template <class T>
-    static bool valid(T* p, std::size_t n) noexcept {
-        return n == 0 ||
-               (p != nullptr && reinterpret_cast<std::uintptr_t>(p) % alignof(float) == 0);
+    std::string last_error() const {
+        if (detail::moved_from(scorer_)) {
+            return kMovedFrom;
+        }
+        if (refused_ != nullptr) {
+            return refused_;
+        }
+        return std::string(scorer_->last_error());
     }
 
-    static Status convert(detail::Status s) noexcept {
+private:
+    static constexpr const char* kMovedFrom = "bead::Session used after being moved from";
+
+    /// Why (`p`, `n`) cannot be passed to Rust as a slice of floats, or nullptr if it can.
+    template <class T>
+    const char* refuse(T* p, std::size_t n) const noexcept {
+        if (detail::moved_from(scorer_)) {
+            return kMovedFrom;
+        }
+        if (n > static_cast<std::size_t>(PTRDIFF_MAX) / sizeof(float)) {
+            return "buffer length is larger than any array of floats";
+        }
+        if (n != 0 && p == nullptr) {
+            return "null buffer with a non-zero length";
+        }
+        if (reinterpret_cast<std::uintptr_t>(p) % alignof(float) != 0) {
+            return "buffer not aligned for float";
+        }
+        return nullptr;
+    }
+
+    /// Refuses a call (the message is kept for last_error()).
+    Status invalid(const char* why) noexcept {
+        refused_ = why;
+        return Status::InvalidArgument;
+    }
+
+    Status finish(detail::Status s) noexcept {
+        if (s != detail::Status::Ok) {
+            refused_ = nullptr;  // last_error() now describes this failure, kept by Rust
+        }
         return static_cast<Status>(static_cast<std::uint8_t>(s));
     }
 
     rust::Box<detail::Scorer> scorer_;
+    const char* refused_ = nullptr;  // static message of the last refusal made here
 };
 
 inline Session Model::session() const { return Session(*this); }
-
-static_assert(static_cast<std::uint8_t>(detail::Status::Ok) ==
-                  static_cast<std::uint8_t>(Status::Ok),
-              "bead::Status out of sync with the bridge");
-static_assert(static_cast<std::uint8_t>(detail::Status::WrongLength) ==
-                  static_cast<std::uint8_t>(Status::WrongLength),
-              "bead::Status out of sync with the bridge");
-static_assert(static_cast<std::uint8_t>(detail::Status::NonFinite) ==
-                  static_cast<std::uint8_t>(Status::NonFinite),
-              "bead::Status out of sync with the bridge");
-static_assert(static_cast<std::uint8_t>(detail::Status::Internal) ==
-                  static_cast<std::uint8_t>(Status::Internal),
-              "bead::Status out of sync with the bridge");
-static_assert(static_cast<std::uint8_t>(detail::Status::InvalidArgument) ==
-                  static_cast<std::uint8_t>(Status::InvalidArgument),
-              "bead::Status out of sync with the bridge");
 
 }  // namespace bead
 

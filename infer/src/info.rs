@@ -81,11 +81,24 @@ impl ModelInfo {
     }
 
     /// The threshold calibrated for this false-positive rate (relative tolerance 1e-6).
+    ///
+    /// `None` when none was calibrated for it, and always for a rate that is not valid
+    /// ([`ModelInfo::is_valid_fpr`]): an infinite rate would otherwise be "within tolerance"
+    /// of every threshold.
     pub fn threshold_for_fpr(&self, fpr: f64) -> Option<f32> {
+        if !Self::is_valid_fpr(fpr) {
+            return None;
+        }
         self.thresholds
             .iter()
-            .find(|t| (t.fpr - fpr).abs() <= 1e-6 * fpr.abs().max(f64::MIN_POSITIVE))
+            .find(|t| (t.fpr - fpr).abs() <= 1e-6 * fpr)
             .map(|t| t.threshold)
+    }
+
+    /// Whether `fpr` is a false-positive rate a threshold can be looked up for: a finite
+    /// number strictly between 0 and 1 (NaN, infinities, 0 and 1 are not).
+    pub fn is_valid_fpr(fpr: f64) -> bool {
+        fpr > 0.0 && fpr < 1.0
     }
 }
 

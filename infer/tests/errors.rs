@@ -179,3 +179,31 @@ fn scoring_errors() {
         "non-finite input: event 1, feature 4"
     );
 }
+
+#[test]
+fn a_false_positive_rate_outside_0_1_finds_no_threshold() {
+    let mut info = bead_infer::ModelInfo::new(vec!["x".into()]);
+    info.thresholds = vec![bead_infer::Threshold {
+        fpr: 1e-2,
+        threshold: 7.5,
+    }];
+    assert_eq!(info.threshold_for_fpr(1e-2), Some(7.5));
+    assert_eq!(info.threshold_for_fpr(1e-2 * (1.0 + 1e-7)), Some(7.5));
+    assert_eq!(info.threshold_for_fpr(1e-3), None);
+    // An infinite rate used to be "within 1e-6 relative tolerance" of every threshold.
+    for fpr in [
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.0,
+        -1e-2,
+        1.0,
+        2.0,
+    ] {
+        assert!(!bead_infer::ModelInfo::is_valid_fpr(fpr), "{fpr}");
+        assert_eq!(info.threshold_for_fpr(fpr), None, "fpr {fpr}");
+    }
+    for fpr in [1e-9, 1e-2, 0.5, 1.0 - 1e-12] {
+        assert!(bead_infer::ModelInfo::is_valid_fpr(fpr), "{fpr}");
+    }
+}

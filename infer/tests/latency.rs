@@ -1,11 +1,72 @@
-//! Latency summary on the AXOL1TL-sized model and a default-like preprocessing model (run with `--ignored --nocapture`; the criterion
+//! `bench_model` (what `bead bench` prints) gives an internally consistent report and scores
+//! without allocating; no timing thresholds, because test machines are noisy.
+//!
+//! The `#[ignore]`d tests print the latency summary of the AXOL1TL-sized model and of a
+//! default-like preprocessing model (run with `--release --ignored --nocapture`; the criterion
 //! version is `benches/infer_latency.rs` in the root package).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
-use bead_infer::{BenchOptions, Model, bench_model};
+use bead_infer::{BenchError, BenchOptions, Latency, Model, bench_model};
+use bead_testkit::{CountingAlloc, counting_is_installed, thread_allocations};
 use common::*;
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+/// What holds for any correct summary, however noisy the machine: finite positive times,
+/// p50 ≤ p99, and a mean time per event (from events/s over the whole run, which includes
+/// every timed sample) of at least half the median, since half the samples are ≥ p50, and at
+/// least a two-hundredth of p99, since about 1 % are ≥ p99 (rounding of the index included).
+fn check_consistent(what: &str, l: &Latency) {
+    assert!(l.p50_ns.is_finite() && l.p50_ns > 0.0, "{what}: {l:?}");
+    assert!(
+        l.p99_ns.is_finite() && l.p50_ns <= l.p99_ns,
+        "{what}: {l:?}"
+    );
+    assert!(
+        l.events_per_s.is_finite() && l.events_per_s > 0.0,
+        "{what}: {l:?}"
+    );
+    let mean_ns = 1e9 / l.events_per_s;
+    assert!(mean_ns >= 0.5 * l.p50_ns * (1.0 - 1e-9), "{what}: {l:?}");
+    assert!(mean_ns >= 0.005 * l.p99_ns, "{what}: {l:?}");
+    assert!(l.allocations_per_event.is_finite() && l.allocations_per_event >= 0.0);
+}
+
+#[test]
+fn report_is_consistent_and_scoring_does_not_allocate() {
+    assert!(counting_is_installed());
+    let model = Model::from_bytes(&axol1tl(1), "axol1tl").unwrap();
+    let events = events(&mut Rng(7), 64, 57);
+    let options = BenchOptions {
+        repetitions: 20_000,
+        batch_size: 48,
+        reference: true,
+    };
+    let report = bench_model(&model, &events, &options, &thread_allocations).unwrap();
+    assert_eq!(report.kernel, model.kernel_name());
+    assert_eq!(report.batch_size, 48);
+    for (what, latency) in [("single", &report.single), ("batch", &report.batch)] {
+        check_consistent(what, latency);
+        assert_eq!(latency.allocations_per_event, 0.0, "{what} allocated");
+    }
+    if cfg!(feature = "tract") {
+        let single = report.reference_single.expect("tract reference, single");
+        let batch = report.reference_batch.expect("tract reference, batch");
+        check_consistent("tract single", &single);
+        check_consistent("tract batch", &batch);
+        // tract allocates on every run: the allocation counter does reach the report.
+        assert!(single.allocations_per_event >= 1.0, "{single:?}");
+    }
+
+    // No whole event: refused, not a division by zero.
+    for partial in [&events[..0], &events[..56], &events[..57 + 3]] {
+        let e = bench_model(&model, partial, &options, &thread_allocations).unwrap_err();
+        assert!(matches!(e, BenchError::NoEvents(57)), "{e}");
+    }
+}
 
 #[test]
 #[ignore = "timing; run with --release --ignored --nocapture"]

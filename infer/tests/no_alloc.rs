@@ -3,38 +3,12 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use bead_infer::{Model, ScoreError};
+use bead_testkit::{CountingAlloc, counting_is_installed, thread_allocations};
 use common::*;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// Safety: forwards to the system allocator, only counting calls.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn allocs() -> u64 {
-    ALLOCS.load(Ordering::Relaxed)
-}
+static ALLOC: CountingAlloc = CountingAlloc;
 
 #[test]
 fn scoring_never_allocates() {
@@ -58,8 +32,8 @@ fn scoring_never_allocates() {
         let mut session = model.session();
         session.score(&events[..f]).unwrap();
 
-        assert!(allocs() > 0, "the counting allocator is not installed");
-        let before = allocs();
+        assert!(counting_is_installed());
+        let before = thread_allocations();
         let mut acc = 0.0f32;
         for i in 0..100_000 {
             let row = &events[(i % 64) * f..(i % 64 + 1) * f];
@@ -93,7 +67,7 @@ fn scoring_never_allocates() {
             session.score(&bad),
             Err(ScoreError::NonFinite { .. })
         ));
-        let after = allocs();
+        let after = thread_allocations();
         assert!(acc.is_finite());
         assert_eq!(
             after - before,

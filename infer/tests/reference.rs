@@ -97,15 +97,13 @@ fn float16_initializers_match_tract() {
 fn load_from_file_and_model_is_send_sync() {
     fn assert_send_sync<T: Send + Sync + Clone>() {}
     assert_send_sync::<Model>();
-    let dir = std::env::temp_dir().join(format!("bead-infer-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("axol.onnx");
+    let dir = bead_testkit::temp_dir("infer-load");
+    let path = dir.path().join("axol.onnx");
     std::fs::write(&path, axol1tl(1)).unwrap();
     let model = Model::load(&path).unwrap();
     assert_eq!(model.name(), path.display().to_string());
     let mut s = model.session();
     assert!(s.score(&[0.5; 57]).unwrap().is_finite());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

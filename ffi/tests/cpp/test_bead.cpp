@@ -92,6 +92,68 @@ void write_file(const std::string& path, const std::string& bytes) {
     out << bytes;
 }
 
+/// NaN, infinite, <= 0 and >= 1 are not false-positive rates: refused, never matched to a
+/// calibrated threshold (an infinite rate used to match the first one).
+void check_bad_fprs(const bead::Model& model, bead::Session& session, const float* event,
+                    std::size_t n) {
+    const double inf = std::numeric_limits<double>::infinity();
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    for (const double fpr : {inf, -inf, nan, 0.0, -1e-3, 1.0, 2.0}) {
+        std::string message;
+        CHECK(throws_bead_error([&] { (void)model.threshold(fpr); }, &message));
+        CHECK(message.find("not a false-positive rate") != std::string::npos);
+        CHECK(throws_bead_error([&] { (void)session.accept(event, n, fpr); }, &message));
+        CHECK(message.find("not a false-positive rate") != std::string::npos);
+    }
+    std::string message;
+    CHECK(throws_bead_error([&] { (void)model.threshold(inf); }, &message));
+    std::printf("fpr inf: %s\n", message.c_str());
+}
+
+/// Every method of a moved-from Model or Session reports the misuse instead of crashing.
+void check_moved_from(const std::string& model_path, const float* event, std::size_t n,
+                      float good) {
+    bead::Model from(model_path);
+    bead::Model to = std::move(from);
+    std::string message;
+    CHECK(from.num_features() == 0);
+    CHECK(throws_bead_error([&] { (void)from.feature_names(); }, &message));
+    CHECK(message.find("moved from") != std::string::npos);
+    std::printf("moved-from model: %s\n", message.c_str());
+    CHECK(throws_bead_error([&] { (void)from.score_name(); }));
+    CHECK(throws_bead_error([&] { (void)from.sources(); }));
+    CHECK(throws_bead_error([&] { (void)from.thresholds(); }));
+    CHECK(throws_bead_error([&] { (void)from.threshold(1e-3); }));
+    CHECK(throws_bead_error([&] { (void)from.session(); }));
+    CHECK(throws_bead_error([&] { bead::Session s(from); }));
+    CHECK(to.num_features() == n);
+
+    bead::Session first(to);
+    bead::Session second = std::move(first);
+    float out = 42.0f;
+    std::vector<float> batch(2);
+    const std::vector<float> events(2 * n, 1.0f);
+    CHECK(first.score(event, n, out) == bead::Status::InvalidArgument);
+    CHECK(first.score(events, out) == bead::Status::InvalidArgument);
+    CHECK(first.score_batch(events, batch) == bead::Status::InvalidArgument);
+    CHECK(first.score_batch(events.data(), events.size(), batch.data(), batch.size()) ==
+          bead::Status::InvalidArgument);
+    CHECK(out == 42.0f);
+    CHECK(first.last_error().find("moved from") != std::string::npos);
+    std::printf("moved-from session: %s\n", first.last_error().c_str());
+    CHECK(throws_bead_error([&] { (void)first.accept(event, n, 1e-3); }));
+    CHECK(second.score(event, n, out) == bead::Status::Ok);
+    CHECK(test_support::bits(out) == test_support::bits(good));
+
+    // Move assignment: the target works again, the source is now the moved-from one.
+    first = std::move(second);
+    CHECK(first.score(event, n, out) == bead::Status::Ok);
+    CHECK(second.score(event, n, out) == bead::Status::InvalidArgument);
+    from = std::move(to);
+    CHECK(from.num_features() == n);
+    CHECK(to.num_features() == 0);
+}
+
 void check_errors(const std::string& model_path, const std::string& tmp) {
     // Load failures surface as bead::Error (a std::runtime_error) with a reason.
     std::string message;
@@ -184,6 +246,24 @@ void check_errors(const std::string& model_path, const std::string& tmp) {
           bead::Status::WrongLength);
     CHECK(session.score_batch(events.data(), events.size(), nullptr, 3) ==
           bead::Status::InvalidArgument);
+
+    // A buffer longer than any array is refused with that reason (it used to reach Rust as an
+    // impossible slice and come back as WrongLength).
+    const std::size_t huge = std::numeric_limits<std::size_t>::max() / 2;
+    CHECK(session.score(event.data(), huge, out) == bead::Status::InvalidArgument);
+    std::printf("oversized: %s\n", session.last_error().c_str());
+    CHECK(session.last_error().find("larger than any array") != std::string::npos);
+    CHECK(session.score_batch(events.data(), events.size(), scores.data(), huge) ==
+          bead::Status::InvalidArgument);
+    CHECK(session.score(nullptr, n, out) == bead::Status::InvalidArgument);
+    CHECK(session.last_error().find("null") != std::string::npos);
+    // A failure reported by Rust replaces the refusal in last_error().
+    CHECK(session.score(event.data(), n - 1, out) == bead::Status::WrongLength);
+    CHECK(session.last_error().find("larger than any array") == std::string::npos);
+    CHECK(out == good);
+
+    check_bad_fprs(model, session, event.data(), n);
+    check_moved_from(model_path, event.data(), n, good);
 
     // Moving a model keeps sessions valid; a session outlives its model.
     std::optional<bead::Session> orphan;

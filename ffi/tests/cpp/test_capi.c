@@ -155,6 +155,18 @@ int main(int argc, char** argv) {
     CHECK(bead_model_threshold_for_fpr(model, 1e-3, &threshold) == BEAD_OK);
     CHECK(bead_model_threshold_for_fpr(model, 0.5, &threshold) == BEAD_ERR_NO_THRESHOLD);
     CHECK(bead_model_threshold_for_fpr(model, 1e-3, NULL) == BEAD_ERR_INVALID_ARGUMENT);
+    /* Not rates: refused (an infinite rate used to match the first calibrated threshold). */
+    {
+        const double bad_fprs[] = {INFINITY, -INFINITY, NAN, 0.0, -1e-3, 1.0, 2.0};
+        for (size_t i = 0; i < sizeof bad_fprs / sizeof bad_fprs[0]; ++i) {
+            threshold = -1.0f;
+            CHECK(bead_model_threshold_for_fpr(model, bad_fprs[i], &threshold) ==
+                  BEAD_ERR_INVALID_ARGUMENT);
+            CHECK(strstr(bead_last_error(), "not a false-positive rate") != NULL);
+            CHECK(threshold == -1.0f);
+        }
+        printf("fpr inf: %s\n", bead_last_error());
+    }
     CHECK(bead_model_num_thresholds(model) >= 1);
     CHECK(bead_model_threshold(model, 0, &fpr, &threshold) == BEAD_OK);
     CHECK(bead_model_threshold(model, 1000, &fpr, &threshold) == BEAD_ERR_NO_THRESHOLD);
@@ -168,8 +180,16 @@ int main(int argc, char** argv) {
     printf("wrong length: %s\n", bead_last_error());
     CHECK(bead_score(session, event, width, NULL) == BEAD_ERR_INVALID_ARGUMENT);
     CHECK(bead_score(session, NULL, width, &out) == BEAD_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bead_last_error(), "`event` is null") != NULL);
     CHECK(bead_score(session, (const float*)((const char*)event + 1), width, &out) ==
           BEAD_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bead_last_error(), "not aligned") != NULL);
+    /* An oversized length says so (it used to be reported as "null or misaligned"). */
+    CHECK(bead_score(session, event, SIZE_MAX / 2, &out) == BEAD_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bead_last_error(), "larger than any array") != NULL);
+    printf("oversized: %s\n", bead_last_error());
+    CHECK(bead_score_batch(session, event, width, &out, SIZE_MAX) == BEAD_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(bead_last_error(), "`out` is larger than any array") != NULL);
     event[0] = NAN;
     CHECK(bead_score(session, event, width, &out) == BEAD_ERR_NON_FINITE);
     printf("non-finite: %s\n", bead_last_error());

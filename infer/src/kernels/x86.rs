@@ -14,25 +14,27 @@ use super::UnaryOp;
 /// Safety: the CPU supports avx2 and fma.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn unary_avx2(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
-    // Safety (all three): this function's own requirement.
-    match op {
-        UnaryOp::Log => unsafe { map4_avx2(Fn4::Ln, src, dst) },
-        UnaryOp::Sin => unsafe { map4_avx2(Fn4::Sin, src, dst) },
-        UnaryOp::Cos => unsafe { map4_avx2(Fn4::Cos, src, dst) },
-        _ => super::unary_blocks::<8>(op, src, dst),
-    }
+    let f = match op {
+        UnaryOp::Log => Fn4::Ln,
+        UnaryOp::Sin => Fn4::Sin,
+        UnaryOp::Cos => Fn4::Cos,
+        _ => return super::unary_blocks::<8>(op, src, dst),
+    };
+    // SAFETY: map4_avx2 needs avx2 and fma, this function's own requirement.
+    unsafe { map4_avx2(f, src, dst) }
 }
 
 /// Safety: the CPU supports avx512f, avx2 and fma.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) unsafe fn unary_avx512(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
-    // Safety (all three): this function's own requirement includes avx2 and fma.
-    match op {
-        UnaryOp::Log => unsafe { map4_avx2(Fn4::Ln, src, dst) },
-        UnaryOp::Sin => unsafe { map4_avx2(Fn4::Sin, src, dst) },
-        UnaryOp::Cos => unsafe { map4_avx2(Fn4::Cos, src, dst) },
-        _ => super::unary_blocks::<16>(op, src, dst),
-    }
+    let f = match op {
+        UnaryOp::Log => Fn4::Ln,
+        UnaryOp::Sin => Fn4::Sin,
+        UnaryOp::Cos => Fn4::Cos,
+        _ => return super::unary_blocks::<16>(op, src, dst),
+    };
+    // SAFETY: map4_avx2 needs avx2 and fma, which this function's own requirement includes.
+    unsafe { map4_avx2(f, src, dst) }
 }
 
 /// Safety: the CPU supports avx512f; `b.len()` is a multiple of 16,
@@ -48,9 +50,10 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
     let yp = y.as_mut_ptr();
     let zero = _mm512_setzero_ps();
     let mut j = 0;
-    // Safety (all blocks below): `j + 2V <= np` (or `j + V <= np`) and `i < k`, so every load
-    // reads inside `w[i*np .. i*np + np]`, `b` or `x`, and every store writes inside `y`.
+    // Bounds (both blocks below): `j + 2V <= np` (or `j + V <= np`) and `i < k`, so every
+    // load reads inside `w[i*np .. i*np + np]`, `b` or `x`, and every store writes inside `y`.
     while j + 2 * V <= np {
+        // SAFETY: in bounds (see above); avx512f is this function's requirement.
         unsafe {
             let mut a0 = _mm512_loadu_ps(bp.add(j));
             let mut a1 = _mm512_loadu_ps(bp.add(j + V));
@@ -95,6 +98,7 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
         j += 2 * V;
     }
     if j + V <= np {
+        // SAFETY: in bounds (see above); avx512f is this function's requirement.
         unsafe {
             let mut a0 = _mm512_loadu_ps(bp.add(j));
             let (mut b0, mut c0, mut d0) = (zero, zero, zero);
@@ -137,9 +141,10 @@ pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], r
     let yp = y.as_mut_ptr();
     let zero = _mm256_setzero_ps();
     let mut j = 0;
-    // Safety: `np` is a multiple of 16 = 2V, so `j + 2V <= np` in every pass and `i < k`:
-    // every load reads inside `w[i*np .. i*np + np]`, `b` or `x`, every store inside `y`.
     while j + 2 * V <= np {
+        // SAFETY: `np` is a multiple of 16 = 2V, so `j + 2V <= np` in every pass and `i < k`:
+        // every load reads inside `w[i*np .. i*np + np]`, `b` or `x`, every store inside `y`;
+        // avx2 and fma are this function's requirement.
         unsafe {
             let mut a0 = _mm256_loadu_ps(bp.add(j));
             let mut a1 = _mm256_loadu_ps(bp.add(j + V));
