@@ -324,7 +324,8 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
         let threshold = cut.value;
         let counts_known = cut.total.events > 0;
         let bkg_scores = score_table(&hm.model, &background, false)?;
-        let bkg = Sample::new("background", &bkg_scores, background.weights.as_deref())?;
+        let bkg_name = format!("background {}", opts.background.join(" "));
+        let bkg = Sample::new(&bkg_name, &bkg_scores, background.weights.as_deref())?;
         let mut sig_reports = Vec::new();
         let mut sig_scores = Vec::new();
         for (name, t) in &signals {
@@ -357,7 +358,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                 .weights
                 .as_ref()
                 .map(|w| rows.iter().map(|&i| w[i]).collect());
-            let sample = Sample::new(name, &s, w.as_deref())?;
+            let sample = Sample::new(&format!("{bkg_name}, source {name}"), &s, w.as_deref())?;
             let e = Efficiency::of(&sample, threshold);
             let (inflation, interval) = if counts_known {
                 let i =
