@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bead_infer::contract::WeightPrecision;
 use bead_train::config::{ModelKind, Schedule, TrainConfig};
 use bead_train::export::{ExportOptions, export_model};
 use bead_train::latent::burn_scores;
@@ -318,6 +319,11 @@ fn cli_pipeline_score_calibrate_evaluate() {
     // A float16 file carries no float32 thresholds.
     let h = bead_infer::Model::load(&half).unwrap();
     assert_eq!(h.info().threshold_for_fpr(1e-2), None);
+    assert_eq!(h.info().weights, WeightPrecision::Float16);
+    assert_eq!(
+        h.info().schema_version,
+        bead_infer::contract::SCHEMA_VERSION
+    );
 
     // Calibration writes thresholds into the manifest and the exported files, each file
     // calibrated on its own scores.
@@ -407,4 +413,16 @@ fn cli_pipeline_score_calibrate_evaluate() {
     let mut bad = opts.clone();
     bad.target_fpr = 1e-4;
     assert!(evaluate(&onnx, &bad).is_err());
+
+    // Calibrated by rate, the accept rate travels with the threshold from the manifest into
+    // every exported file and the runtime (one contract type on both sides).
+    let (manifest, _) = calibrate(&dir, &[], Some((1000.0, 100_000.0)), &[]).unwrap();
+    assert_eq!(manifest.thresholds["cluster"][0].rate_hz, Some(1000.0));
+    for file in [&onnx, &half] {
+        let model = bead_infer::Model::load(file).unwrap();
+        let [t] = model.info().thresholds[..] else {
+            panic!("{}: {:?}", file.display(), model.info().thresholds)
+        };
+        assert_eq!((t.fpr, t.rate_hz), (1e-2, Some(1000.0)));
+    }
 }

@@ -75,10 +75,12 @@ fn metadata_problems() {
     }));
     assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
     let e = load_err(&with_graph(|m| {
-        m.metadata_props[0].value = metadata(57).replace("\"format\":1", "\"format\":9")
+        let mut meta = metadata(57);
+        meta.format = 9;
+        meta.write(m);
     }));
     assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
-    let e = load_err(&with_graph(|m| m.metadata_props[0].value = metadata(56)));
+    let e = load_err(&with_graph(|m| metadata(56).write(m)));
     assert!(
         matches!(
             e,
@@ -98,7 +100,7 @@ fn contract_violations_name_the_node() {
     let e = load_err(&with_graph(|m| {
         let g = m.graph.as_mut().unwrap();
         g.input[0] = onnx::value_info_f32("events", &[58]);
-        m.metadata_props[0].value = metadata(58);
+        metadata(58).write(m);
     }));
     assert!(
         matches!(e, LoadError::Tract { .. } | LoadError::Invalid { .. }),

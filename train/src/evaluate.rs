@@ -631,29 +631,21 @@ fn calibrate_onnx_file(
     val: &EventTable,
     fprs: &[(f64, Option<f64>)],
 ) -> Result<()> {
-    use bead_infer::onnx;
+    use bead_infer::{ModelMetadata, onnx};
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let name = path.display().to_string();
     let mut proto = onnx::decode_model(&bytes)
-        .map_err(|e| Error::Model(format!("{}: not an ONNX model: {e}", path.display())))?;
-    let entry = proto
-        .metadata_props
-        .iter_mut()
-        .find(|p| p.key == onnx::METADATA_KEY)
-        .ok_or_else(|| Error::Model(format!("{}: no bead metadata", path.display())))?;
-    let mut meta: serde_json::Value = serde_json::from_str(&entry.value)
-        .map_err(|e| Error::Model(format!("{}: bad bead metadata: {e}", path.display())))?;
-    if meta.get("config_hash").and_then(|v| v.as_str()) != Some(manifest.config_hash.as_str()) {
+        .map_err(|e| Error::Model(format!("{name}: not an ONNX model: {e}")))?;
+    let mut meta = ModelMetadata::read(&proto, &name).map_err(|e| Error::Model(e.to_string()))?;
+    if meta.config_hash != manifest.config_hash {
         return Err(Error::Model(format!(
-            "{}: exported from a different training configuration than this model directory",
-            path.display()
+            "{name}: exported from a different training configuration than this model directory"
         )));
     }
-    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())
-        .map_err(|e| Error::Infer(e.to_string()))?;
+    let model =
+        bead_infer::Model::from_bytes(&bytes, &name).map_err(|e| Error::Infer(e.to_string()))?;
     let scores = score_table(&model, val, false)?;
-    let list = thresholds_from(&scores, fprs);
-    meta["thresholds"] = serde_json::to_value(list)
-        .map_err(|e| Error::Model(format!("cannot serialise thresholds: {e}")))?;
-    entry.value = meta.to_string();
+    meta.thresholds = thresholds_from(&scores, fprs);
+    meta.write(&mut proto);
     write_atomic(path, &onnx::encode_model(&proto))
 }

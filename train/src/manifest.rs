@@ -33,17 +33,9 @@ pub struct SourceStats {
     pub whiten: Vec<f32>,
 }
 
-/// A calibrated threshold: events with score above it are accepted (flagged anomalous).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Threshold {
-    /// Target false-positive rate on validation background.
-    pub fpr: f64,
-    /// Score threshold.
-    pub threshold: f32,
-    /// Accept rate in Hz for the given input rate, when calibrated with `--rate-hz`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_hz: Option<f64>,
-}
+/// A calibrated threshold: the same type the ONNX metadata carries, so that `rate_hz`
+/// and every other field reach the runtime unchanged.
+pub use bead_infer::Threshold;
 
 /// Everything about a trained model except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]

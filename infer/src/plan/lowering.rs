@@ -14,7 +14,7 @@ use super::shape::{broadcast_map, broadcast_shapes, normalize_axis, numel, resol
 use super::tensor::{Const, ConstData, load_tensor};
 use super::{CompileError, err, node_label};
 use crate::kernels::{self, BinOp, ReduceOp, UnaryOp};
-use crate::onnx::pb;
+use crate::onnx::{self, pb};
 use pb::tensor_proto::DataType;
 
 /// The graph lowered to steps on buffer ids, before fusion and layout.
@@ -749,7 +749,7 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
             },
         }
     };
-    let Some((score, sdims)) = output("score")? else {
+    let Some((score, sdims)) = output(onnx::SCORE)? else {
         return err("the graph has no `score` output");
     };
     if score.len != 1 {
@@ -757,7 +757,7 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
             "output `score` has per-event shape {sdims:?}, expected []"
         ));
     }
-    let mu = output("mu")?.map(|(buf, _)| buf);
+    let mu = output(onnx::MU)?.map(|(buf, _)| buf);
 
     Ok(Lowered {
         steps: b.steps,
