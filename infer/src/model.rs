@@ -1,4 +1,5 @@
-//! Loading and checking: the only file that talks to tract.
+//! Loading and checking: the only file that uses tract's loader and evaluator (the protobuf
+//! types come from tract-onnx too, through [`onnx::pb`](crate::onnx::pb)).
 
 use std::path::Path;
 use std::sync::Arc;
