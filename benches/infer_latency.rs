@@ -8,96 +8,44 @@
 
 use std::hint::black_box;
 
-use bead_infer::onnx::{self, pb};
-use bead_infer::{BenchOptions, Model, ModelInfo};
+use bead_infer::onnx::{self, GraphBuilder};
+use bead_infer::{BenchOptions, Model, ModelMetadata};
 use bead_testkit::Rng;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-/// The AXOL1TL-v1 shape with random weights, as `bead export` writes it.
+/// The AXOL1TL-v1 shape with random weights, written as `bead export` writes an encoder:
+/// standardisation (Sub, Div), Gemm + Relu layers, Σμ² (Mul, ReduceSum), Identity outputs.
 fn axol1tl_bytes() -> Vec<u8> {
     let mut rng = Rng::new(1);
     let f = 57usize;
-    let mut nodes = vec![
-        onnx::node("Sub", "center", &["events", "mean"], &["centered"], vec![]),
-        onnx::node("Div", "scale", &["centered", "std"], &["u"], vec![]),
-    ];
+    let mut g = GraphBuilder::new("axol1tl_v1_like", f);
     let std: Vec<f32> = rng
         .uniform_vec(f, 1.0)
         .iter()
         .map(|v| 0.5 + 3.0 * v.abs())
         .collect();
-    let mut inits = vec![
-        onnx::tensor_f32("mean", &[f as i64], &rng.uniform_vec(f, 5.0)),
-        onnx::tensor_f32("std", &[f as i64], &std),
-        onnx::tensor_i64("axes", &[1], &[1]),
-    ];
-    let layers = [
-        ("u", "h1", 57, 32, true),
-        ("h1", "h2", 32, 16, true),
-        ("h2", "mu", 16, 13, false),
-    ];
-    for (input, out, k, m, relu) in layers {
-        let (w, b, mm, pre) = (
-            format!("{out}_w"),
-            format!("{out}_b"),
-            format!("{out}_mm"),
-            format!("{out}_pre"),
-        );
-        inits.push(onnx::tensor_f32(
-            &w,
+    let mean = g.constant("mean", &[f as i64], &rng.uniform_vec(f, 5.0));
+    let std = g.constant("std", &[f as i64], &std);
+    let centered = g.op("Sub", &[onnx::EVENTS, &mean], vec![]);
+    let mut h = g.op("Div", &[&centered, &std], vec![]);
+    for (k, m, relu) in [(57, 32, true), (32, 16, true), (16, 13, false)] {
+        let w = g.weight(
+            "w",
             &[k as i64, m as i64],
             &rng.uniform_vec(k * m, (2.0 / k as f32).sqrt()),
-        ));
-        inits.push(onnx::tensor_f32(&b, &[m as i64], &rng.uniform_vec(m, 0.1)));
-        nodes.push(onnx::node("MatMul", &mm, &[input, &w], &[&mm], vec![]));
-        let add_out = if relu { pre.as_str() } else { out };
-        nodes.push(onnx::node(
-            "Add",
-            &format!("{out}_add"),
-            &[&mm, &b],
-            &[add_out],
-            vec![],
-        ));
+        );
+        let b = g.weight("b", &[m as i64], &rng.uniform_vec(m, 0.1));
+        h = g.op("Gemm", &[&h, &w, &b], vec![]);
         if relu {
-            nodes.push(onnx::node(
-                "Relu",
-                &format!("{out}_relu"),
-                &[&pre],
-                &[out],
-                vec![],
-            ));
+            h = g.op("Relu", &[&h], vec![]);
         }
     }
-    nodes.push(onnx::node(
-        "Mul",
-        "mu_sq",
-        &["mu", "mu"],
-        &["mu_sq"],
-        vec![],
-    ));
-    nodes.push(onnx::node(
-        "ReduceSum",
-        "score",
-        &["mu_sq", "axes"],
-        &["score"],
-        vec![onnx::attr_int("keepdims", 0)],
-    ));
-    let graph = pb::GraphProto {
-        name: "axol1tl_v1_like".into(),
-        node: nodes,
-        initializer: inits,
-        input: vec![onnx::value_info_f32("events", &[f as i64])],
-        output: vec![
-            onnx::value_info_f32("score", &[]),
-            onnx::value_info_f32("mu", &[13]),
-        ],
-        ..Default::default()
-    };
-    let info = ModelInfo::new((0..f).map(|i| format!("f{i}")).collect());
-    onnx::encode_model(&onnx::model(
-        graph,
-        &[(onnx::METADATA_KEY, &info.to_json())],
-    ))
+    let sq = g.op("Mul", &[&h, &h], vec![]);
+    let score = g.reduce_sum(&sq, 1, false);
+    g.output(onnx::SCORE, &score, &[]);
+    g.output(onnx::MU, &h, &[13]);
+    let meta = ModelMetadata::new((0..f).map(|i| format!("f{i}")).collect());
+    onnx::encode_model(&g.into_model(&meta))
 }
 
 fn infer_latency(c: &mut Criterion) {

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bead_infer::contract::WeightPrecision;
 use bead_testkit::temp_dir;
 use bead_train::{
     ExportOptions, ModelKind, RunOptions, Schedule, ScoreHead, TrainConfig, TrainedModel,
@@ -321,6 +322,11 @@ fn cli_pipeline_score_calibrate_evaluate() {
     // A float16 file carries no float32 thresholds.
     let h = bead_infer::Model::load(&half).unwrap();
     assert_eq!(h.info().threshold_for_fpr(1e-2), None);
+    assert_eq!(h.info().weights, WeightPrecision::Float16);
+    assert_eq!(
+        h.info().schema_version,
+        bead_infer::contract::SCHEMA_VERSION
+    );
 
     // Calibration writes thresholds into the manifest and the exported files, each file
     // calibrated on its own scores.
@@ -422,4 +428,20 @@ fn cli_pipeline_score_calibrate_evaluate() {
     let mut bad = opts.clone();
     bad.target_fpr = 1e-4;
     assert!(evaluate(&onnx, &bad).is_err());
+
+    // Calibrated by rate, the accept rate travels with the threshold from the manifest into
+    // every exported file and the runtime (one contract type on both sides).
+    let by_rate = bead_train::CalibrationOptions {
+        rate_hz: Some((1000.0, 100_000.0)),
+        ..Default::default()
+    };
+    let (manifest, _) = calibrate(dir, &by_rate).unwrap();
+    assert_eq!(manifest.thresholds["cluster"][0].rate_hz, Some(1000.0));
+    for file in [&onnx, &half] {
+        let model = bead_infer::Model::load(file).unwrap();
+        let [ref t] = model.info().thresholds[..] else {
+            panic!("{}: {:?}", file.display(), model.info().thresholds)
+        };
+        assert_eq!((t.fpr, t.rate_hz), (1e-2, Some(1000.0)));
+    }
 }

@@ -12,7 +12,7 @@ use std::fmt::{Display, Write as _};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr;
 
-use bead_infer::{Model, ModelInfo, ScoreError, Session};
+use bead_infer::{Model, ModelMetadata, ScoreError, Session};
 
 use crate::bridge::ffi::Status;
 use crate::status_of;
@@ -379,7 +379,7 @@ pub unsafe extern "C" fn bead_model_threshold_for_fpr(
         if out.is_null() || !out.is_aligned() {
             return invalid("bead_model_threshold_for_fpr: `out` is null or misaligned");
         }
-        if !ModelInfo::is_valid_fpr(fpr) {
+        if !ModelMetadata::is_valid_fpr(fpr) {
             set_error(format_args!(
                 "bead_model_threshold_for_fpr: fpr {fpr} is not a false-positive rate \
                  (a number in (0, 1))"

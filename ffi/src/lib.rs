@@ -48,7 +48,7 @@ mod tests;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use bead_infer::{Model, ModelInfo, ScoreError, Session};
+use bead_infer::{Model, ModelMetadata, ScoreError, Session};
 
 use bridge::ffi::{Status, Threshold};
 
@@ -125,7 +125,7 @@ impl Engine {
 
 /// Writes the threshold calibrated for `fpr` into `out`; refuses a rate that is not one.
 fn threshold_into(model: &Model, fpr: f64, out: &mut f32) -> Status {
-    if !ModelInfo::is_valid_fpr(fpr) {
+    if !ModelMetadata::is_valid_fpr(fpr) {
         return Status::InvalidArgument;
     }
     match model.info().threshold_for_fpr(fpr) {

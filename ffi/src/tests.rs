@@ -5,7 +5,7 @@ use std::ffi::{CStr, CString};
 use std::ptr;
 
 use bead_infer::onnx::{self, pb};
-use bead_infer::{ModelInfo, Threshold};
+use bead_infer::{ModelMetadata, Threshold};
 use bead_testkit::TempDir;
 
 use crate::bridge::ffi::Status;
@@ -15,16 +15,20 @@ use crate::{load_model, new_scorer};
 const FEATURES: usize = 3;
 
 fn sum_of_squares_model() -> Vec<u8> {
-    let mut info = ModelInfo::new(vec!["a".into(), "b".into(), "c".into()]);
+    let mut info = ModelMetadata::new(vec!["a".into(), "b".into(), "c".into()]);
     info.score = "sum_sq".into();
     info.thresholds = vec![
         Threshold {
             fpr: 1e-2,
             threshold: 5.0,
+            rate_hz: None,
+            calibration: None,
         },
         Threshold {
             fpr: 1e-3,
             threshold: 12.5,
+            rate_hz: None,
+            calibration: None,
         },
     ];
     let graph = pb::GraphProto {

@@ -4,7 +4,8 @@
 //! model written by `bead export` (the contract is in `docs/DESIGN.md`: one input `events`
 //! `[N, F]`, output `score` `[N]`, optional `mu` `[N, D]`, `bead` metadata), checks it,
 //! compiles it once into an immutable plan for batch 1, and executes that plan with its own
-//! kernels in a per-thread [`Session`].
+//! kernels in a per-thread [`Session`]. What the exporter records about the model (features,
+//! score, sources, calibrated thresholds) is the [`contract`] shared with the trainer.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -49,20 +50,20 @@
 
 mod bench;
 mod error;
-mod info;
 mod kernels;
 mod model;
 mod plan;
 mod session;
 
+pub mod contract;
 pub mod onnx;
 
 #[cfg(feature = "tract")]
 pub use crate::model::{Reference, ReferenceState};
 pub use crate::{
     bench::{BenchError, BenchOptions, BenchReport, Latency, bench_model},
+    contract::{Calibration, EventCounts, ModelMetadata, Threshold},
     error::{LoadError, ScoreError, UnsupportedOp},
-    info::{METADATA_FORMAT, ModelInfo, Threshold},
     model::{Model, available_kernels},
     session::Session,
 };

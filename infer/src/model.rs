@@ -1,12 +1,13 @@
-//! Loading and checking: the only file that talks to tract.
+//! Loading and checking: the only file that uses tract's loader and evaluator (the protobuf
+//! types come from tract-onnx too, through [`onnx::pb`](crate::onnx::pb)).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::contract::ModelMetadata;
 use crate::error::LoadError;
-use crate::info::{METADATA_FORMAT, ModelInfo};
 use crate::kernels::Kernel;
-use crate::onnx::{self, METADATA_KEY, pb};
+use crate::onnx;
 use crate::plan::{self, Plan};
 use crate::session::Session;
 
@@ -20,7 +21,7 @@ struct Inner {
     name: String,
     bytes: Arc<[u8]>,
     plan: Arc<Plan>,
-    info: ModelInfo,
+    info: ModelMetadata,
     #[cfg(feature = "tract")]
     reference: Option<Reference>,
 }
@@ -67,7 +68,7 @@ impl Model {
                 });
             }
         };
-        let info = read_info(&proto, &path)?;
+        let info = ModelMetadata::read(&proto, &path)?;
         let unsupported = plan::unsupported_ops(graph);
         if !unsupported.is_empty() {
             return Err(LoadError::UnsupportedOps {
@@ -107,7 +108,7 @@ impl Model {
     }
 
     /// The `bead` metadata.
-    pub fn info(&self) -> &ModelInfo {
+    pub fn info(&self) -> &ModelMetadata {
         &self.inner.info
     }
 
@@ -161,30 +162,6 @@ impl Model {
 /// Names of the gemv variants this CPU supports, slowest first.
 pub fn available_kernels() -> Vec<&'static str> {
     Kernel::available().into_iter().map(Kernel::name).collect()
-}
-
-fn read_info(proto: &pb::ModelProto, path: &str) -> Result<ModelInfo, LoadError> {
-    let entry = proto
-        .metadata_props
-        .iter()
-        .find(|e| e.key == METADATA_KEY)
-        .ok_or_else(|| LoadError::MissingMetadata {
-            path: path.to_owned(),
-        })?;
-    let info = ModelInfo::from_json(&entry.value).map_err(|e| LoadError::BadMetadata {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    if info.format != METADATA_FORMAT {
-        return Err(LoadError::BadMetadata {
-            path: path.to_owned(),
-            message: format!(
-                "format {} (this runtime reads {METADATA_FORMAT})",
-                info.format
-            ),
-        });
-    }
-    Ok(info)
 }
 
 #[cfg(feature = "tract")]

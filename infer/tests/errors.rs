@@ -75,10 +75,12 @@ fn metadata_problems() {
     }));
     assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
     let e = load_err(&with_graph(|m| {
-        m.metadata_props[0].value = metadata(57).replace("\"format\":1", "\"format\":9")
+        let mut meta = metadata(57);
+        meta.format = 9;
+        meta.write(m);
     }));
     assert!(matches!(e, LoadError::BadMetadata { .. }), "{e}");
-    let e = load_err(&with_graph(|m| m.metadata_props[0].value = metadata(56)));
+    let e = load_err(&with_graph(|m| metadata(56).write(m)));
     assert!(
         matches!(
             e,
@@ -98,7 +100,7 @@ fn contract_violations_name_the_node() {
     let e = load_err(&with_graph(|m| {
         let g = m.graph.as_mut().unwrap();
         g.input[0] = onnx::value_info_f32("events", &[58]);
-        m.metadata_props[0].value = metadata(58);
+        metadata(58).write(m);
     }));
     assert!(
         matches!(e, LoadError::Tract { .. } | LoadError::Invalid { .. }),
@@ -182,10 +184,12 @@ fn scoring_errors() {
 
 #[test]
 fn a_false_positive_rate_outside_0_1_finds_no_threshold() {
-    let mut info = bead_infer::ModelInfo::new(vec!["x".into()]);
+    let mut info = bead_infer::ModelMetadata::new(vec!["x".into()]);
     info.thresholds = vec![bead_infer::Threshold {
         fpr: 1e-2,
         threshold: 7.5,
+        rate_hz: None,
+        calibration: None,
     }];
     assert_eq!(info.threshold_for_fpr(1e-2), Some(7.5));
     assert_eq!(info.threshold_for_fpr(1e-2 * (1.0 + 1e-7)), Some(7.5));
@@ -200,10 +204,10 @@ fn a_false_positive_rate_outside_0_1_finds_no_threshold() {
         1.0,
         2.0,
     ] {
-        assert!(!bead_infer::ModelInfo::is_valid_fpr(fpr), "{fpr}");
+        assert!(!bead_infer::ModelMetadata::is_valid_fpr(fpr), "{fpr}");
         assert_eq!(info.threshold_for_fpr(fpr), None, "fpr {fpr}");
     }
     for fpr in [1e-9, 1e-2, 0.5, 1.0 - 1e-12] {
-        assert!(bead_infer::ModelInfo::is_valid_fpr(fpr), "{fpr}");
+        assert!(bead_infer::ModelMetadata::is_valid_fpr(fpr), "{fpr}");
     }
 }

@@ -87,7 +87,7 @@ impl Model {
                 proto
                     .metadata_props
                     .into_iter()
-                    .find(|entry| entry.key == onnx::METADATA_KEY)
+                    .find(|entry| entry.key == bead_infer::contract::METADATA_KEY)
             })
             .map(|entry| entry.value)
             .unwrap_or_default();

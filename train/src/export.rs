@@ -1,16 +1,17 @@
 //! ONNX export: preprocessing, encoder, (flow, decoder) and one anomaly-score head in one
 //! graph, with the model description as JSON metadata.
 //!
-//! The graph is written node by node from the trained weights with the prost ONNX types of
-//! `bead-infer` rather than traced: our graphs use a small, closed operator set (see
-//! `docs/DESIGN.md`) that the zero-allocation runtime executes, and writing it directly keeps
-//! the file free of tracing artefacts. Round-trip tests compare tract, ONNX Runtime and the
+//! The graph is written node by node from the trained weights with
+//! `bead_infer::onnx::GraphBuilder` rather than traced: our graphs use a small, closed
+//! operator set (see `docs/DESIGN.md`) that the zero-allocation runtime executes, and writing
+//! it directly keeps the file free of tracing artefacts. The metadata is the contract type
+//! `bead_infer::ModelMetadata` that the runtime reads. Round-trip tests compare tract, ONNX Runtime and the
 //! runtime against burn's forward pass.
 
 use std::path::Path;
 
-use bead_infer::onnx::{self, pb};
-use serde_json::json;
+use bead_infer::contract::{ModelMetadata, WeightPrecision};
+use bead_infer::onnx::{self, GraphBuilder, pb};
 
 use crate::error::{Error, Result};
 use crate::manifest::{ModelManifest, TrainedModel};
@@ -27,115 +28,45 @@ pub struct ExportOptions {
     pub f16: bool,
 }
 
-/// Builds a graph with unique names.
-struct Graph {
-    nodes: Vec<pb::NodeProto>,
-    inits: Vec<pb::TensorProto>,
-    counter: usize,
-    f16: bool,
+/// A float32 constant of shape `[1]` (broadcast against any per-event tensor).
+fn scalar(g: &mut GraphBuilder, stem: &str, v: f32) -> String {
+    g.constant(stem, &[1], &[v])
 }
 
-impl Graph {
-    fn fresh(&mut self, stem: &str) -> String {
-        self.counter += 1;
-        format!("{stem}_{}", self.counter)
-    }
-
-    /// A float32 constant (preprocessing and score constants stay float32).
-    fn constant(&mut self, stem: &str, dims: &[i64], values: &[f32]) -> String {
-        let name = self.fresh(stem);
-        self.inits.push(onnx::tensor_f32(&name, dims, values));
-        name
-    }
-
-    /// A network weight: float16 plus a Cast in f16 mode, float32 otherwise.
-    fn weight(&mut self, stem: &str, dims: &[i64], values: &[f32]) -> String {
-        if !self.f16 {
-            return self.constant(stem, dims, values);
-        }
-        let half = self.fresh(&format!("{stem}_f16"));
-        self.inits.push(onnx::tensor_f16(&half, dims, values));
-        let out = self.fresh(stem);
-        let node_name = self.fresh("cast");
-        self.nodes.push(onnx::node(
-            "Cast",
-            &node_name,
-            &[&half],
-            &[&out],
-            vec![onnx::attr_int(
-                "to",
-                pb::tensor_proto::DataType::Float as i64,
-            )],
-        ));
-        out
-    }
-
-    fn ints(&mut self, stem: &str, values: &[i64]) -> String {
-        let name = self.fresh(stem);
-        self.inits
-            .push(onnx::tensor_i64(&name, &[values.len() as i64], values));
-        name
-    }
-
-    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<pb::AttributeProto>) -> String {
-        let out = self.fresh(&op.to_lowercase());
-        let name = self.fresh(&format!("{op}_node"));
-        self.nodes
-            .push(onnx::node(op, &name, inputs, &[&out], attrs));
-        out
-    }
-
-    fn scalar(&mut self, stem: &str, v: f32) -> String {
-        self.constant(stem, &[1], &[v])
-    }
-
-    fn gemm(&mut self, x: &str, w: &[f32], rows: usize, cols: usize, b: &[f32]) -> String {
-        let wn = self.weight("w", &[rows as i64, cols as i64], w);
-        let bn = self.weight("b", &[cols as i64], b);
-        self.op("Gemm", &[x, &wn, &bn], vec![])
-    }
-
-    fn reduce_sum(&mut self, x: &str, axis: i64, keepdims: bool) -> String {
-        let axes = self.ints("axes", &[axis]);
-        self.op(
-            "ReduceSum",
-            &[x, &axes],
-            vec![onnx::attr_int("keepdims", keepdims as i64)],
-        )
-    }
-
-    fn linear(&mut self, x: &str, layer: &burn::nn::Linear) -> String {
-        let [rows, cols] = layer.weight.dims();
-        let w = to_vec(layer.weight.val());
-        let b = layer
-            .bias
-            .as_ref()
-            .map(|b| to_vec(b.val()))
-            .unwrap_or_else(|| vec![0.0; cols]);
-        self.gemm(x, &w, rows, cols, &b)
-    }
-
-    fn mlp(&mut self, x: &str, mlp: &Mlp, relu_last: bool) -> String {
-        let mut h = x.to_string();
-        let n = mlp.layers.len();
-        for (i, layer) in mlp.layers.iter().enumerate() {
-            h = self.linear(&h, layer);
-            if relu_last || i + 1 < n {
-                h = self.op("Relu", &[&h], vec![]);
-            }
-        }
-        h
-    }
-
-    fn gather(&mut self, x: &str, idx: &[usize]) -> String {
-        let i: Vec<i64> = idx.iter().map(|&v| v as i64).collect();
-        let name = self.ints("idx", &i);
-        self.op("Gather", &[x, &name], vec![onnx::attr_int("axis", 1)])
-    }
+/// `x · W + b` with `W` `[rows, cols]` row-major, both stored as network weights.
+fn gemm(g: &mut GraphBuilder, x: &str, w: &[f32], rows: usize, cols: usize, b: &[f32]) -> String {
+    let wn = g.weight("w", &[rows as i64, cols as i64], w);
+    let bn = g.weight("b", &[cols as i64], b);
+    g.op("Gemm", &[x, &wn, &bn], vec![])
 }
 
-/// Flow on z in the graph; returns (z_K, Σ log|det J| as [N]) or None without a flow.
-fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, String)> {
+/// A burn `Linear` layer as a Gemm.
+fn linear(g: &mut GraphBuilder, x: &str, layer: &burn::nn::Linear) -> String {
+    let [rows, cols] = layer.weight.dims();
+    let w = to_vec(layer.weight.val());
+    let b = layer
+        .bias
+        .as_ref()
+        .map(|b| to_vec(b.val()))
+        .unwrap_or_else(|| vec![0.0; cols]);
+    gemm(g, x, &w, rows, cols, &b)
+}
+
+/// The layers of `mlp`, ReLU between them (and after the last when `relu_last`).
+fn mlp(g: &mut GraphBuilder, x: &str, mlp: &Mlp, relu_last: bool) -> String {
+    let mut h = x.to_string();
+    let n = mlp.layers.len();
+    for (i, layer) in mlp.layers.iter().enumerate() {
+        h = linear(g, &h, layer);
+        if relu_last || i + 1 < n {
+            h = g.op("Relu", &[&h], vec![]);
+        }
+    }
+    h
+}
+
+/// Flow on z in the graph; returns (z_K, Σ log|det J| as `[N]`) or None without a flow.
+fn flow_graph(g: &mut GraphBuilder, model: &BeadVae, z0: &str) -> Option<(String, String)> {
     if model.planar.is_empty() && model.sylvester.is_empty() && model.iaf.is_empty() {
         return None;
     }
@@ -156,9 +87,9 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
         z = g.op("Add", &[&z, &shift], vec![]);
         // 1 + wᵀû (1 − h²) = (1 + wᵀû) − wᵀû h²
         let h2 = g.op("Mul", &[&h, &h], vec![]);
-        let neg_wu = g.scalar("neg_wu", -wu);
+        let neg_wu = scalar(g, "neg_wu", -wu);
         let t = g.op("Mul", &[&h2, &neg_wu], vec![]);
-        let one_wu = g.scalar("one_plus_wu", 1.0 + wu);
+        let one_wu = scalar(g, "one_plus_wu", 1.0 + wu);
         let det = g.op("Add", &[&t, &one_wu], vec![]);
         logdets.push(log_abs_sum(g, &det));
     }
@@ -167,7 +98,7 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
         let d = diag.dims()[0];
         let (a, b, diag) = (to_vec(a), to_vec(b), to_vec(diag));
         let bias = to_vec(f.b.val());
-        let pre = g.gemm(&z, &a, d, d, &bias);
+        let pre = gemm(g, &z, &a, d, d, &bias);
         let h = g.op("Tanh", &[&pre], vec![]);
         let bn = g.weight("sylvester_b", &[d as i64, d as i64], &b);
         let shift = g.op("MatMul", &[&h, &bn], vec![]);
@@ -186,10 +117,10 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
         let (w1, wm, ws) = step.masked();
         let [d, hd] = w1.dims();
         let (w1, wm, ws) = (to_vec(w1), to_vec(wm), to_vec(ws));
-        let h = g.gemm(&z, &w1, d, hd, &to_vec(step.b1.val()));
+        let h = gemm(g, &z, &w1, d, hd, &to_vec(step.b1.val()));
         let h = g.op("Relu", &[&h], vec![]);
-        let m = g.gemm(&h, &wm, hd, d, &to_vec(step.bm.val()));
-        let s = g.gemm(&h, &ws, hd, d, &to_vec(step.bs.val()));
+        let m = gemm(g, &h, &wm, hd, d, &to_vec(step.bm.val()));
+        let s = gemm(g, &h, &ws, hd, d, &to_vec(step.bs.val()));
         let gate = g.op("Sigmoid", &[&s], vec![]);
         // σ z + (1 − σ) m = m + σ (z − m)
         let zm = g.op("Sub", &[&z, &m], vec![]);
@@ -197,12 +128,12 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
         z = g.op("Add", &[&m, &gz], vec![]);
         // log σ(s) = min(s, 0) − log(1 + exp(−|s|)): finite for every s, unlike Log(Sigmoid(s)),
         // which is −∞ once σ(s) underflows (s < −103), exactly for the most anomalous events.
-        let zero = g.scalar("zero", 0.0);
+        let zero = scalar(g, "zero", 0.0);
         let lo = g.op("Min", &[&s, &zero], vec![]);
         let a = g.op("Abs", &[&s], vec![]);
         let na = g.op("Neg", &[&a], vec![]);
         let e = g.op("Exp", &[&na], vec![]);
-        let one = g.scalar("one", 1.0);
+        let one = scalar(g, "one", 1.0);
         let e1 = g.op("Add", &[&e, &one], vec![]);
         let l = g.op("Log", &[&e1], vec![]);
         let lg = g.op("Sub", &[&lo, &l], vec![]);
@@ -215,10 +146,10 @@ fn flow_graph(g: &mut Graph, model: &BeadVae, z0: &str) -> Option<(String, Strin
     Some((z, total))
 }
 
-/// Σ_j log(|x_j| + 1e-8) over the last axis, as [N] (matches the burn forward pass).
-fn log_abs_sum(g: &mut Graph, x: &str) -> String {
+/// Σ_j log(|x_j| + 1e-8) over the last axis, as `[N]` (matches the burn forward pass).
+fn log_abs_sum(g: &mut GraphBuilder, x: &str) -> String {
     let a = g.op("Abs", &[x], vec![]);
-    let eps = g.scalar("eps", 1e-8);
+    let eps = scalar(g, "eps", 1e-8);
     let a = g.op("Add", &[&a, &eps], vec![]);
     let l = g.op("Log", &[&a], vec![]);
     g.reduce_sum(&l, 1, false)
@@ -242,27 +173,29 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
         )));
     }
     let pre = &manifest.preprocessing;
-    let mut g = Graph {
-        nodes: Vec::new(),
-        inits: Vec::new(),
-        counter: 0,
-        f16: opts.f16,
+    let weights = if opts.f16 {
+        WeightPrecision::Float16
+    } else {
+        WeightPrecision::Float32
     };
+    let name = format!("bead_{}_{}", manifest.config.model.kind.name(), head.name());
+    let mut builder = GraphBuilder::new(&name, pre.num_features()).with_weight_precision(weights);
+    let g = &mut builder;
     // Preprocessing: gather column groups, transform, concatenate, standardise.
     let mut parts = Vec::new();
     if !pre.log1p.is_empty() {
-        let x = g.gather("events", &pre.log1p);
-        let zero = g.scalar("zero", 0.0);
+        let x = g.gather_columns(onnx::EVENTS, &pre.log1p);
+        let zero = scalar(g, "zero", 0.0);
         let x = g.op("Max", &[&x, &zero], vec![]);
-        let one = g.scalar("one", 1.0);
+        let one = scalar(g, "one", 1.0);
         let x = g.op("Add", &[&x, &one], vec![]);
         parts.push(g.op("Log", &[&x], vec![]));
     }
     if !pre.linear.is_empty() {
-        parts.push(g.gather("events", &pre.linear));
+        parts.push(g.gather_columns(onnx::EVENTS, &pre.linear));
     }
     if !pre.angle.is_empty() {
-        let a = g.gather("events", &pre.angle);
+        let a = g.gather_columns(onnx::EVENTS, &pre.angle);
         parts.push(g.op("Sin", &[&a], vec![]));
         parts.push(g.op("Cos", &[&a], vec![]));
     }
@@ -274,8 +207,8 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
     let scale = g.constant("scale", &[m], &pre.scale);
     let u = g.op("Div", &[&u, &scale], vec![]);
 
-    let h = g.mlp(&u, &model.encoder, true);
-    let mu = g.linear(&h, &model.mu);
+    let h = mlp(g, &u, &model.encoder, true);
+    let mu = linear(g, &h, &model.mu);
     let d = manifest.config.model.latent;
     let score = match head {
         ScoreHead::Mu2 => {
@@ -283,15 +216,15 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             g.reduce_sum(&sq, 1, false)
         }
         ScoreHead::Kl => {
-            let lv = g.linear(&h, &model.logvar);
+            let lv = linear(g, &h, &model.logvar);
             let sq = g.op("Mul", &[&mu, &mu], vec![]);
             let ev = g.op("Exp", &[&lv], vec![]);
             let t = g.op("Add", &[&sq, &ev], vec![]);
             let t = g.op("Sub", &[&t, &lv], vec![]);
-            let one = g.scalar("one", 1.0);
+            let one = scalar(g, "one", 1.0);
             let t = g.op("Sub", &[&t, &one], vec![]);
             let s = g.reduce_sum(&t, 1, false);
-            let half = g.scalar("half", 0.5);
+            let half = scalar(g, "half", 0.5);
             g.op("Mul", &[&s, &half], vec![])
         }
         ScoreHead::Cluster => {
@@ -300,7 +233,7 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             // Y[:, k·D + i] = Σ_j W_k[i, j] (μ_j − c_k,j): μ is repeated K times and the
             // centroids subtracted before whitening, so nothing large cancels afterwards.
             let repeat: Vec<usize> = (0..k).flat_map(|_| 0..d).collect();
-            let rep = g.gather(&mu, &repeat);
+            let rep = g.gather_columns(&mu, &repeat);
             let centers: Vec<f32> = stats
                 .iter()
                 .flat_map(|s| s.center.iter().copied())
@@ -318,7 +251,7 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             let wn = g.constant("whiten", &[(k * d) as i64, (k * d) as i64], &block);
             let y = g.op("MatMul", &[&diff, &wn], vec![]);
             let y2 = g.op("Mul", &[&y, &y], vec![]);
-            let shape = g.ints("shape", &[-1, k as i64, d as i64]);
+            let shape = g.constant_i64("shape", &[3], &[-1, k as i64, d as i64]);
             let r = g.op("Reshape", &[&y2, &shape], vec![]);
             let dist = g.reduce_sum(&r, 2, false);
             g.op(
@@ -328,61 +261,44 @@ pub fn export_model(trained: &TrainedModel, opts: &ExportOptions) -> Result<pb::
             )
         }
         ScoreHead::FlowNll => {
-            let (zk, logdet) = flow_graph(&mut g, model, &mu)
+            let (zk, logdet) = flow_graph(g, model, &mu)
                 .ok_or_else(|| Error::Config("flow_nll needs a flow model".into()))?;
             let sq = g.op("Mul", &[&zk, &zk], vec![]);
             let s = g.reduce_sum(&sq, 1, false);
-            let half = g.scalar("half", 0.5);
+            let half = scalar(g, "half", 0.5);
             let s = g.op("Mul", &[&s, &half], vec![]);
             let c = (d as f64 * 0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
-            let cn = g.scalar("log_norm", c);
+            let cn = scalar(g, "log_norm", c);
             let s = g.op("Add", &[&s, &cn], vec![]);
             g.op("Sub", &[&s, &logdet], vec![])
         }
         ScoreHead::Recon => {
-            let z = match flow_graph(&mut g, model, &mu) {
+            let z = match flow_graph(g, model, &mu) {
                 Some((zk, _)) => zk,
                 None => mu.clone(),
             };
-            let xhat = g.mlp(&z, &model.decoder, false);
+            let xhat = mlp(g, &z, &model.decoder, false);
             let diff = g.op("Sub", &[&xhat, &u], vec![]);
             let sq = g.op("Mul", &[&diff, &diff], vec![]);
-            let mask = mask_graph(&mut g, manifest);
+            let mask = mask_graph(g, manifest);
             let num = g.op("Mul", &[&sq, &mask], vec![]);
             let num = g.reduce_sum(&num, 1, false);
             let den = g.reduce_sum(&mask, 1, false);
-            let one = g.scalar("one", 1.0);
+            let one = scalar(g, "one", 1.0);
             let den = g.op("Max", &[&den, &one], vec![]);
             g.op("Div", &[&num, &den], vec![])
         }
     };
-    g.nodes.push(onnx::node(
-        "Identity",
-        "score_out",
-        &[&score],
-        &["score"],
-        vec![],
-    ));
-    let mut outputs = vec![onnx::value_info_f32("score", &[])];
+    g.output(onnx::SCORE, &score, &[]);
     if opts.with_mu {
-        g.nodes
-            .push(onnx::node("Identity", "mu_out", &[&mu], &["mu"], vec![]));
-        outputs.push(onnx::value_info_f32("mu", &[d as i64]));
+        g.output(onnx::MU, &mu, &[d as i64]);
     }
-    let meta = metadata(manifest, head, opts);
-    let graph = pb::GraphProto {
-        name: format!("bead_{}_{}", manifest.config.model.kind.name(), head.name()),
-        node: g.nodes,
-        initializer: g.inits,
-        input: vec![onnx::value_info_f32("events", &[pre.num_features() as i64])],
-        output: outputs,
-        ..Default::default()
-    };
-    Ok(onnx::model(graph, &[(onnx::METADATA_KEY, meta.as_str())]))
+    let meta = metadata(manifest, head, opts)?;
+    Ok(builder.into_model(&meta))
 }
 
 /// Per model input, 1 where its object is present (any raw column non-zero), else 0.
-fn mask_graph(g: &mut Graph, manifest: &ModelManifest) -> String {
+fn mask_graph(g: &mut GraphBuilder, manifest: &ModelManifest) -> String {
     let pre = &manifest.preprocessing;
     let f = pre.num_features();
     let m = pre.num_inputs();
@@ -403,57 +319,50 @@ fn mask_graph(g: &mut Graph, manifest: &ModelManifest) -> String {
             None => always[c] = 1.0,
         }
     }
-    let a = g.op("Abs", &["events"], vec![]);
+    let a = g.op("Abs", &[onnx::EVENTS], vec![]);
     let mn = g.constant("object_membership", &[f as i64, n_obj as i64], &membership);
     let s = g.op("MatMul", &[&a, &mn], vec![]);
-    let zero = g.scalar("zero", 0.0);
+    let zero = scalar(g, "zero", 0.0);
     let present = g.op("Greater", &[&s, &zero], vec![]);
-    let present = g.op(
-        "Cast",
-        &[&present],
-        vec![onnx::attr_int(
-            "to",
-            pb::tensor_proto::DataType::Float as i64,
-        )],
-    );
+    let present = g.cast_to_float(&present, "present");
     let sn = g.constant("object_to_inputs", &[n_obj as i64, m as i64], &spread);
     let mask = g.op("MatMul", &[&present, &sn], vec![]);
     let an = g.constant("ungrouped_inputs", &[m as i64], &always);
     g.op("Add", &[&mask, &an], vec![])
 }
 
-/// The `bead` metadata JSON (see `bead_infer::ModelInfo`).
-pub fn metadata(manifest: &ModelManifest, head: ScoreHead, opts: &ExportOptions) -> String {
+/// The `bead` metadata of an exported file (the contract type the runtime reads).
+pub fn metadata(
+    manifest: &ModelManifest,
+    head: ScoreHead,
+    opts: &ExportOptions,
+) -> Result<ModelMetadata> {
+    let mut meta = ModelMetadata::new(manifest.preprocessing.features.clone());
+    meta.score = head.name().to_owned();
+    meta.model = manifest.config.model.kind.name().to_owned();
+    meta.latent_dim = manifest.config.model.latent;
+    meta.sources = manifest.sources.clone();
+    meta.preprocessing =
+        serde_json::to_value(&manifest.preprocessing).map_err(|source| Error::Serialize {
+            what: "preprocessing",
+            source,
+        })?;
     // Thresholds were calibrated on the float32 graph; a float16 file scores slightly
     // differently, so it gets none until `bead calibrate` measures it on itself.
-    let thresholds = if opts.f16 {
-        Vec::new()
+    if opts.f16 {
+        meta.weights = WeightPrecision::Float16;
     } else {
-        manifest
+        meta.thresholds = manifest
             .thresholds
             .get(head.name())
             .cloned()
-            .unwrap_or_default()
-    };
-    let mut outputs = vec!["score"];
-    if opts.with_mu {
-        outputs.push("mu");
+            .unwrap_or_default();
     }
-    json!({
-        "format": 1,
-        "bead_version": env!("CARGO_PKG_VERSION"),
-        "features": manifest.preprocessing.features,
-        "score": head.name(),
-        "model": manifest.config.model.kind.name(),
-        "latent_dim": manifest.config.model.latent,
-        "sources": manifest.sources,
-        "preprocessing": manifest.preprocessing,
-        "thresholds": thresholds,
-        "config_hash": manifest.config_hash,
-        "outputs": outputs,
-        "weights": if opts.f16 { "float16" } else { "float32" },
-    })
-    .to_string()
+    meta.config_hash = manifest.config_hash.clone();
+    if opts.with_mu {
+        meta.outputs.push(onnx::MU.to_owned());
+    }
+    Ok(meta)
 }
 
 /// Export and write `path`.

@@ -76,8 +76,7 @@ pub use evaluate::{
 };
 pub use export::{ExportOptions, export_bytes, export_model, export_to_file};
 pub use manifest::{
-    Calibration, MANIFEST_FILE, METRICS_FILE, ModelManifest, SourceStats, Threshold, TrainedModel,
-    WEIGHTS_FILE,
+    MANIFEST_FILE, METRICS_FILE, ModelManifest, SourceStats, Threshold, TrainedModel, WEIGHTS_FILE,
 };
 pub use model::{BeadVae, Forward, ScoreHead, burn_scores};
 pub use preprocess::Preprocessor;

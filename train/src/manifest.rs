@@ -33,43 +33,9 @@ pub struct SourceStats {
     pub whiten: Vec<f32>,
 }
 
-/// A calibrated threshold: events with score above it are accepted (flagged anomalous).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Threshold {
-    /// Target false-positive rate on validation background.
-    pub fpr: f64,
-    /// Score threshold.
-    pub threshold: f32,
-    /// Accept rate in Hz for the given input rate, when calibrated with `--rate-hz`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_hz: Option<f64>,
-    /// The sample the threshold was set on and the (weighted) events above it: what its own
-    /// statistical error follows from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calibration: Option<Calibration>,
-}
-
-/// Where a threshold comes from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
-    /// `validation` (the training sources' validation split) or the background files.
-    pub sample: String,
-    /// Σw, Σw² and events above the threshold.
-    pub above: crate::weighted::Counts,
-    /// Σw, Σw² and events of the whole sample.
-    pub total: crate::weighted::Counts,
-}
-
-impl Threshold {
-    /// The threshold as a weighted cut with its calibration counts, when they were recorded.
-    pub fn cut(&self) -> Option<crate::weighted::Cut> {
-        self.calibration.as_ref().map(|c| crate::weighted::Cut {
-            value: self.threshold,
-            above: c.above,
-            total: c.total,
-        })
-    }
-}
+/// A calibrated threshold: the same type the ONNX metadata carries, so that `rate_hz`, the
+/// calibration sample and its counts reach the runtime unchanged.
+pub use bead_infer::Threshold;
 
 /// Everything about a trained model except its weights.
 #[derive(Debug, Clone, Serialize, Deserialize)]

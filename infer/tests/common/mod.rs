@@ -1,13 +1,13 @@
-//! Test models built with `bead_infer::onnx` builders, and a seeded generator.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::too_many_arguments
-)]
+//! Test models for the integration tests, written with [`GraphBuilder`], and the seeded
+//! generator and event samplers that go with them.
+//!
+//! Every model function takes a seed and returns ONNX bytes carrying [`metadata`]. The module
+//! depends on nothing but `bead_infer`, so that it can move to a test-support crate as is.
+#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
 
-use bead_infer::ModelInfo;
-use bead_infer::onnx::{self, pb};
+use bead_infer::contract::WeightPrecision;
+use bead_infer::onnx::{self, GraphBuilder, attr_int, attr_ints};
+use bead_infer::{ModelMetadata, Threshold};
 
 /// PCG-style generator, uniform in [-1, 1).
 pub struct Rng(pub u64);
@@ -25,224 +25,166 @@ impl Rng {
     }
 }
 
-pub fn metadata(features: usize) -> String {
-    let mut info = ModelInfo::new((0..features).map(|i| format!("f{i}")).collect());
-    info.thresholds = vec![bead_infer::Threshold {
+/// The metadata of every test model: features `f0`, `f1`, ..., one threshold (12.5 at FPR
+/// 1e-3).
+pub fn metadata(features: usize) -> ModelMetadata {
+    let mut meta = ModelMetadata::new((0..features).map(|i| format!("f{i}")).collect());
+    meta.thresholds = vec![Threshold {
         fpr: 1e-3,
         threshold: 12.5,
+        rate_hz: None,
+        calibration: None,
     }];
-    info.to_json()
+    meta
 }
 
-pub fn finish(
-    name: &str,
-    nodes: Vec<pb::NodeProto>,
-    inits: Vec<pb::TensorProto>,
-    features: usize,
-    outputs: Vec<pb::ValueInfoProto>,
-) -> Vec<u8> {
-    let graph = pb::GraphProto {
-        name: name.into(),
-        node: nodes,
-        initializer: inits,
-        input: vec![onnx::value_info_f32("events", &[features as i64])],
-        output: outputs,
-        ..Default::default()
-    };
-    let meta = metadata(features);
-    onnx::encode_model(&onnx::model(graph, &[("bead", &meta)]))
+fn finish(g: GraphBuilder, features: usize) -> Vec<u8> {
+    onnx::encode_model(&g.into_model(&metadata(features)))
 }
 
-/// Dense layer `out = in · W + b` (MatMul + Add, optionally Relu) appended to `nodes`.
-pub fn dense(
-    rng: &mut Rng,
-    nodes: &mut Vec<pb::NodeProto>,
-    inits: &mut Vec<pb::TensorProto>,
-    input: &str,
-    output: &str,
-    k: usize,
-    m: usize,
-    relu: bool,
-) {
-    let w = format!("{output}_w");
-    let b = format!("{output}_b");
-    let mm = format!("{output}_mm");
-    let pre = format!("{output}_pre");
-    let scale = (2.0 / k as f32).sqrt();
-    inits.push(onnx::tensor_f32(
-        &w,
-        &[k as i64, m as i64],
-        &rng.vec(k * m, scale),
-    ));
-    inits.push(onnx::tensor_f32(&b, &[m as i64], &rng.vec(m, 0.1)));
-    nodes.push(onnx::node("MatMul", &mm, &[input, &w], &[&mm], vec![]));
-    let add_out = if relu { pre.as_str() } else { output };
-    nodes.push(onnx::node(
-        "Add",
-        &format!("{output}_add"),
-        &[&mm, &b],
-        &[add_out],
-        vec![],
-    ));
-    if relu {
-        nodes.push(onnx::node(
-            "Relu",
-            &format!("{output}_relu"),
-            &[&pre],
-            &[output],
-            vec![],
-        ));
+/// `|a - b| <= 1e-5 |b| + 1e-6`.
+pub fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= 1e-5 * b.abs() + 1e-6
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoders: (preprocessing) → standardisation → dense layers → μ, score Σμ²
+
+/// The exporter's preprocessing: raw columns through log1p (after clipping at zero when
+/// `clip_negative`), kept linear, or taken as angles (sin and cos), concatenated.
+pub struct Columns {
+    pub log1p: Vec<usize>,
+    pub linear: Vec<usize>,
+    pub angle: Vec<usize>,
+    pub clip_negative: bool,
+}
+
+impl Columns {
+    /// Number of model inputs the preprocessing produces.
+    fn width(&self) -> usize {
+        self.log1p.len() + self.linear.len() + 2 * self.angle.len()
+    }
+
+    fn lower(&self, g: &mut GraphBuilder) -> String {
+        let x = g.gather_columns(onnx::EVENTS, &self.log1p);
+        let x = if self.clip_negative {
+            let zero = g.constant("zero", &[], &[0.0]);
+            g.op("Max", &[&x, &zero], vec![])
+        } else {
+            x
+        };
+        // A rank-0 constant, to cover that broadcast.
+        let one = g.constant("one", &[], &[1.0]);
+        let x = g.op("Add", &[&x, &one], vec![]);
+        let log = g.op("Log", &[&x], vec![]);
+        let lin = g.gather_columns(onnx::EVENTS, &self.linear);
+        let ang = g.gather_columns(onnx::EVENTS, &self.angle);
+        let sin = g.op("Sin", &[&ang], vec![]);
+        let cos = g.op("Cos", &[&ang], vec![]);
+        g.op(
+            "Concat",
+            &[&log, &lin, &sin, &cos],
+            vec![attr_int("axis", -1)],
+        )
     }
 }
 
-/// Σμ² head: `score = ReduceSum(mu * mu, axes = [1], keepdims = 0)`.
-pub fn mu2_head(nodes: &mut Vec<pb::NodeProto>, inits: &mut Vec<pb::TensorProto>, mu: &str) {
-    inits.push(onnx::tensor_i64("axes1", &[1], &[1]));
-    nodes.push(onnx::node("Mul", "mu_sq", &[mu, mu], &["mu_sq"], vec![]));
-    nodes.push(onnx::node(
+/// `x · W + b` as MatMul + Add (the pattern the runtime fuses into one gemv), then ReLU.
+fn dense(
+    g: &mut GraphBuilder,
+    rng: &mut Rng,
+    x: &str,
+    k: usize,
+    m: usize,
+    relu: bool,
+    stem: &str,
+) -> String {
+    let scale = (2.0 / k as f32).sqrt();
+    let w = g.constant(
+        &format!("{stem}_w"),
+        &[k as i64, m as i64],
+        &rng.vec(k * m, scale),
+    );
+    let b = g.constant(&format!("{stem}_b"), &[m as i64], &rng.vec(m, 0.1));
+    let y = g.op_named("MatMul", &format!("{stem}_mm"), &[x, &w], vec![]);
+    let y = g.op_named("Add", &format!("{stem}_add"), &[&y, &b], vec![]);
+    if relu {
+        g.op_named("Relu", &format!("{stem}_relu"), &[&y], vec![])
+    } else {
+        y
+    }
+}
+
+/// A VAE encoder as exported, with outputs `score` (Σμ²) and `mu`: preprocessing when
+/// `columns` is given, standardisation, ReLU layers of widths `hidden`, then μ of width
+/// `latent`. The Σμ² reduction is the node `score_sum` with axes in the initializer `axes1`.
+pub fn encoder(
+    name: &str,
+    seed: u64,
+    features: usize,
+    columns: Option<&Columns>,
+    hidden: &[usize],
+    latent: usize,
+) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut g = GraphBuilder::new(name, features);
+    let (x, width) = match columns {
+        Some(c) => (c.lower(&mut g), c.width()),
+        None => (onnx::EVENTS.to_owned(), features),
+    };
+    // After preprocessing the mean is a [1, M] row, to cover that broadcast too.
+    let mean_dims: &[i64] = match columns {
+        Some(_) => &[1, width as i64],
+        None => &[width as i64],
+    };
+    let mean = g.constant("mean", mean_dims, &rng.vec(width, 5.0));
+    let std: Vec<f32> = rng
+        .vec(width, 1.0)
+        .iter()
+        .map(|v| 0.5 + 3.0 * v.abs())
+        .collect();
+    let std = g.constant("std", &[width as i64], &std);
+    let centered = g.op_named("Sub", "center", &[&x, &mean], vec![]);
+    let mut h = g.op_named("Div", "scale", &[&centered, &std], vec![]);
+    let mut k = width;
+    for (i, &m) in hidden.iter().enumerate() {
+        h = dense(&mut g, &mut rng, &h, k, m, true, &format!("h{}", i + 1));
+        k = m;
+    }
+    let mu = dense(&mut g, &mut rng, &h, k, latent, false, "mu");
+    let axes = g.constant_i64("axes1", &[1], &[1]);
+    let sq = g.op_named("Mul", "mu_sq", &[&mu, &mu], vec![]);
+    let score = g.op_named(
         "ReduceSum",
         "score_sum",
-        &["mu_sq", "axes1"],
-        &["score"],
-        vec![onnx::attr_int("keepdims", 0)],
-    ));
+        &[&sq, &axes],
+        vec![attr_int("keepdims", 0)],
+    );
+    g.output(onnx::SCORE, &score, &[]);
+    g.output(onnx::MU, &mu, &[latent as i64]);
+    finish(g, features)
 }
 
 /// AXOL1TL-v1-sized VAE encoder: standardisation, 57 → 32 → 16 → 13 (μ), score Σμ².
 pub fn axol1tl(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let f = 57;
-    let mut nodes = vec![];
-    let mut inits = vec![
-        onnx::tensor_f32("mean", &[f as i64], &rng.vec(f, 5.0)),
-        onnx::tensor_f32(
-            "std",
-            &[f as i64],
-            &rng.vec(f, 1.0)
-                .iter()
-                .map(|v| 0.5 + v.abs() * 3.0)
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    nodes.push(onnx::node(
-        "Sub",
-        "center",
-        &["events", "mean"],
-        &["centered"],
-        vec![],
-    ));
-    nodes.push(onnx::node(
-        "Div",
-        "scale",
-        &["centered", "std"],
-        &["u"],
-        vec![],
-    ));
-    dense(&mut rng, &mut nodes, &mut inits, "u", "h1", f, 32, true);
-    dense(&mut rng, &mut nodes, &mut inits, "h1", "h2", 32, 16, true);
-    dense(&mut rng, &mut nodes, &mut inits, "h2", "mu", 16, 13, false);
-    mu2_head(&mut nodes, &mut inits, "mu");
-    finish(
-        "axol1tl",
-        nodes,
-        inits,
-        f,
-        vec![
-            onnx::value_info_f32("score", &[]),
-            onnx::value_info_f32("mu", &[13]),
-        ],
-    )
+    encoder("axol1tl", seed, 57, None, &[32, 16], 13)
 }
 
-/// Events around the AXOL1TL model's standardisation.
+/// Events around the [`axol1tl`] model's standardisation.
 pub fn events(rng: &mut Rng, n: usize, f: usize) -> Vec<f32> {
     rng.vec(n * f, 8.0)
 }
 
-/// Preprocessing as exported: log1p(pt), linear, sin/cos(phi), standardise, two layers.
+/// Preprocessing as exported on 12 raw features: log1p(pt), linear, sin/cos(phi),
+/// standardise, 18 → 24 → 6 (μ).
 pub fn preprocessing(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let f = 12;
-    let log_idx = [0i64, 3, 6, 9];
-    let lin_idx = [1i64, 4, 7, 10, 11];
-    let ang_idx = [2i64, 5, 8];
-    let m = log_idx.len() + lin_idx.len() + 2 * ang_idx.len();
-    let mut nodes = vec![];
-    let mut inits = vec![
-        onnx::tensor_i64("log_idx", &[4], &log_idx),
-        onnx::tensor_i64("lin_idx", &[5], &lin_idx),
-        onnx::tensor_i64("ang_idx", &[3], &ang_idx),
-        onnx::tensor_f32("one", &[], &[1.0]),
-        onnx::tensor_f32("mean", &[1, m as i64], &rng.vec(m, 1.0)),
-        onnx::tensor_f32(
-            "std",
-            &[m as i64],
-            &rng.vec(m, 1.0)
-                .iter()
-                .map(|v| 0.5 + v.abs())
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    let axis1 = || vec![onnx::attr_int("axis", 1)];
-    nodes.push(onnx::node(
-        "Gather",
-        "g_log",
-        &["events", "log_idx"],
-        &["x_log"],
-        axis1(),
-    ));
-    nodes.push(onnx::node(
-        "Add",
-        "plus1",
-        &["x_log", "one"],
-        &["x_log1"],
-        vec![],
-    ));
-    nodes.push(onnx::node("Log", "log1p", &["x_log1"], &["u_log"], vec![]));
-    nodes.push(onnx::node(
-        "Gather",
-        "g_lin",
-        &["events", "lin_idx"],
-        &["u_lin"],
-        axis1(),
-    ));
-    nodes.push(onnx::node(
-        "Gather",
-        "g_ang",
-        &["events", "ang_idx"],
-        &["x_ang"],
-        axis1(),
-    ));
-    nodes.push(onnx::node("Sin", "sin", &["x_ang"], &["u_sin"], vec![]));
-    nodes.push(onnx::node("Cos", "cos", &["x_ang"], &["u_cos"], vec![]));
-    nodes.push(onnx::node(
-        "Concat",
-        "cat",
-        &["u_log", "u_lin", "u_sin", "u_cos"],
-        &["u_raw"],
-        vec![onnx::attr_int("axis", -1)],
-    ));
-    nodes.push(onnx::node(
-        "Sub",
-        "center",
-        &["u_raw", "mean"],
-        &["u_c"],
-        vec![],
-    ));
-    nodes.push(onnx::node("Div", "scale", &["u_c", "std"], &["u"], vec![]));
-    dense(&mut rng, &mut nodes, &mut inits, "u", "h1", m, 24, true);
-    dense(&mut rng, &mut nodes, &mut inits, "h1", "mu", 24, 6, false);
-    mu2_head(&mut nodes, &mut inits, "mu");
-    finish(
-        "preprocessing",
-        nodes,
-        inits,
-        f,
-        vec![
-            onnx::value_info_f32("score", &[]),
-            onnx::value_info_f32("mu", &[6]),
-        ],
-    )
+    let columns = Columns {
+        log1p: vec![0, 3, 6, 9],
+        linear: vec![1, 4, 7, 10, 11],
+        angle: vec![2, 5, 8],
+        clip_negative: false,
+    };
+    encoder("preprocessing", seed, 12, Some(&columns), &[24], 6)
 }
 
 /// Raw events for [`preprocessing`]: positive pt, angles in [-π, π].
@@ -256,291 +198,18 @@ pub fn raw_events(rng: &mut Rng, n: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Mahalanobis-style head: z = x·W; min_k Σ_d ((z_d - μ_kd) / σ_kd)².
-pub fn mahalanobis(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let (f, d, k) = (10, 4, 5);
-    let inits = vec![
-        onnx::tensor_f32("w", &[f, d], &rng.vec((f * d) as usize, 0.5)),
-        onnx::tensor_i64("shape", &[3], &[0, 1, d]),
-        onnx::tensor_f32("centers", &[k, d], &rng.vec((k * d) as usize, 1.0)),
-        onnx::tensor_f32(
-            "sigma",
-            &[k, d],
-            &rng.vec((k * d) as usize, 1.0)
-                .iter()
-                .map(|v| 0.3 + v.abs())
-                .collect::<Vec<_>>(),
-        ),
-        onnx::tensor_i64("axes2", &[1], &[2]),
-    ];
-    let nodes = vec![
-        onnx::node("MatMul", "proj", &["events", "w"], &["z"], vec![]),
-        onnx::node("Reshape", "rs", &["z", "shape"], &["z3"], vec![]),
-        onnx::node("Sub", "diff", &["z3", "centers"], &["dz"], vec![]),
-        onnx::node("Div", "norm", &["dz", "sigma"], &["dn"], vec![]),
-        onnx::node("Mul", "sq", &["dn", "dn"], &["d2"], vec![]),
-        onnx::node(
-            "ReduceSum",
-            "dist",
-            &["d2", "axes2"],
-            &["dist"],
-            vec![onnx::attr_int("keepdims", 0)],
-        ),
-        onnx::node(
-            "ReduceMin",
-            "closest",
-            &["dist"],
-            &["score"],
-            vec![onnx::attr_ints("axes", &[1]), onnx::attr_int("keepdims", 0)],
-        ),
-    ];
-    finish(
-        "mahalanobis",
-        nodes,
-        inits,
-        f as usize,
-        vec![onnx::value_info_f32("score", &[])],
-    )
-}
-
-/// Activations and comparisons: Tanh, Sigmoid, Exp, Abs, Sqrt, Neg, Greater+Cast, Less+Cast,
-/// Min, Max, Gemm (transB, alpha, beta), ReduceMax.
-pub fn activations(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let f = 9;
-    let h = 20;
-    let inits = vec![
-        onnx::tensor_f32("wt", &[h, f], &rng.vec((h * f) as usize, 0.4)),
-        onnx::tensor_f32("c", &[h], &rng.vec(h as usize, 0.2)),
-        onnx::tensor_f32("thr", &[h], &rng.vec(h as usize, 0.5)),
-        onnx::tensor_f32("cap", &[], &[0.8]),
-        onnx::tensor_f32("floor", &[1, h], &rng.vec(h as usize, 0.3)),
-        onnx::tensor_i64("axes1", &[1], &[1]),
-    ];
-    let nodes = vec![
-        onnx::node(
-            "Gemm",
-            "gemm",
-            &["events", "wt", "c"],
-            &["a"],
-            vec![
-                onnx::attr_int("transB", 1),
-                onnx::attr_float("alpha", 0.5),
-                onnx::attr_float("beta", 2.0),
-            ],
-        ),
-        onnx::node("Tanh", "tanh", &["a"], &["t"], vec![]),
-        onnx::node("Sigmoid", "sig", &["a"], &["s"], vec![]),
-        onnx::node("Exp", "exp", &["t"], &["e"], vec![]),
-        onnx::node("Abs", "abs", &["a"], &["ab"], vec![]),
-        onnx::node("Sqrt", "sqrt", &["ab"], &["sq"], vec![]),
-        onnx::node("Neg", "neg", &["sq"], &["ng"], vec![]),
-        onnx::node("Greater", "gt", &["a", "thr"], &["gt"], vec![]),
-        onnx::node(
-            "Cast",
-            "gtf",
-            &["gt"],
-            &["gtf"],
-            vec![onnx::attr_int("to", 1)],
-        ),
-        onnx::node("Less", "lt", &["t", "s"], &["lt"], vec![]),
-        onnx::node(
-            "Cast",
-            "ltf",
-            &["lt"],
-            &["ltf"],
-            vec![onnx::attr_int("to", 1)],
-        ),
-        onnx::node("Min", "min", &["e", "cap"], &["mn"], vec![]),
-        onnx::node("Max", "max", &["ng", "floor"], &["mx"], vec![]),
-        onnx::node("Add", "s1", &["mn", "mx"], &["p1"], vec![]),
-        onnx::node("Mul", "s2", &["gtf", "s"], &["p2"], vec![]),
-        onnx::node("Add", "s3", &["p1", "p2"], &["p3"], vec![]),
-        onnx::node("Add", "s4", &["p3", "ltf"], &["p4"], vec![]),
-        onnx::node("Identity", "id", &["p4"], &["p5"], vec![]),
-        onnx::node(
-            "ReduceSum",
-            "sum",
-            &["p5", "axes1"],
-            &["ssum"],
-            vec![onnx::attr_int("keepdims", 1)],
-        ),
-        onnx::node(
-            "ReduceMax",
-            "rmax",
-            &["p5"],
-            &["smax"],
-            vec![
-                onnx::attr_ints("axes", &[-1]),
-                onnx::attr_int("keepdims", 1),
-            ],
-        ),
-        onnx::node("Add", "tot", &["ssum", "smax"], &["tot"], vec![]),
-        onnx::node(
-            "ReduceSum",
-            "flat",
-            &["tot", "axes1"],
-            &["score"],
-            vec![onnx::attr_int("keepdims", 0)],
-        ),
-    ];
-    finish(
-        "activations",
-        nodes,
-        inits,
-        f as usize,
-        vec![onnx::value_info_f32("score", &[])],
-    )
-}
-
-/// float16 weights cast to float32 before the MatMul.
-pub fn float16(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let (f, h) = (20, 12);
-    let inits = vec![
-        onnx::tensor_f16("w16", &[f, h], &rng.vec((f * h) as usize, 0.5)),
-        onnx::tensor_f16("b16", &[h], &rng.vec(h as usize, 0.5)),
-        onnx::tensor_i64("axes1", &[1], &[1]),
-    ];
-    let nodes = vec![
-        onnx::node(
-            "Cast",
-            "cw",
-            &["w16"],
-            &["w"],
-            vec![onnx::attr_int("to", 1)],
-        ),
-        onnx::node(
-            "Cast",
-            "cb",
-            &["b16"],
-            &["b"],
-            vec![onnx::attr_int("to", 1)],
-        ),
-        onnx::node("MatMul", "mm", &["events", "w"], &["z"], vec![]),
-        onnx::node("Add", "bias", &["z", "b"], &["mu"], vec![]),
-        onnx::node("Mul", "sq", &["mu", "mu"], &["sq"], vec![]),
-        onnx::node(
-            "ReduceSum",
-            "sum",
-            &["sq", "axes1"],
-            &["score"],
-            vec![onnx::attr_int("keepdims", 0)],
-        ),
-    ];
-    finish(
-        "float16",
-        nodes,
-        inits,
-        f as usize,
-        vec![
-            onnx::value_info_f32("score", &[]),
-            onnx::value_info_f32("mu", &[h]),
-        ],
-    )
-}
-
-/// `|a - b| <= 1e-5 |b| + 1e-6`.
-pub fn close(a: f32, b: f32) -> bool {
-    (a - b).abs() <= 1e-5 * b.abs() + 1e-6
-}
-
 /// Default-bead-model-sized preprocessing: 19 objects × (pt, eta, phi) = 57 raw features;
 /// log1p(max(pt, 0)), linear eta, sin/cos(phi) → 76 columns, standardise, 76 → 32 → 16 → 13
 /// (μ), score Σμ².
 pub fn default_like(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
-    let objects = 19usize;
-    let f = 3 * objects;
-    let m = 4 * objects;
-    let idx = |k: usize| (0..objects).map(|o| (3 * o + k) as i64).collect::<Vec<_>>();
-    let n = objects as i64;
-    let mut nodes = vec![];
-    let mut inits = vec![
-        onnx::tensor_i64("log_idx", &[n], &idx(0)),
-        onnx::tensor_i64("lin_idx", &[n], &idx(1)),
-        onnx::tensor_i64("ang_idx", &[n], &idx(2)),
-        onnx::tensor_f32("zero", &[], &[0.0]),
-        onnx::tensor_f32("one", &[], &[1.0]),
-        onnx::tensor_f32("mean", &[1, m as i64], &rng.vec(m, 1.0)),
-        onnx::tensor_f32(
-            "std",
-            &[m as i64],
-            &rng.vec(m, 1.0)
-                .iter()
-                .map(|v| 0.5 + v.abs())
-                .collect::<Vec<_>>(),
-        ),
-    ];
-    let axis1 = || vec![onnx::attr_int("axis", 1)];
-    nodes.push(onnx::node(
-        "Gather",
-        "g_log",
-        &["events", "log_idx"],
-        &["x_log"],
-        axis1(),
-    ));
-    nodes.push(onnx::node(
-        "Max",
-        "clip0",
-        &["x_log", "zero"],
-        &["x_pos"],
-        vec![],
-    ));
-    nodes.push(onnx::node(
-        "Add",
-        "plus1",
-        &["x_pos", "one"],
-        &["x_log1"],
-        vec![],
-    ));
-    nodes.push(onnx::node("Log", "log1p", &["x_log1"], &["u_log"], vec![]));
-    nodes.push(onnx::node(
-        "Gather",
-        "g_lin",
-        &["events", "lin_idx"],
-        &["u_lin"],
-        axis1(),
-    ));
-    nodes.push(onnx::node(
-        "Gather",
-        "g_ang",
-        &["events", "ang_idx"],
-        &["x_ang"],
-        axis1(),
-    ));
-    nodes.push(onnx::node("Sin", "sin", &["x_ang"], &["u_sin"], vec![]));
-    nodes.push(onnx::node("Cos", "cos", &["x_ang"], &["u_cos"], vec![]));
-    nodes.push(onnx::node(
-        "Concat",
-        "cat",
-        &["u_log", "u_lin", "u_sin", "u_cos"],
-        &["u_raw"],
-        vec![onnx::attr_int("axis", -1)],
-    ));
-    nodes.push(onnx::node(
-        "Sub",
-        "center",
-        &["u_raw", "mean"],
-        &["u_c"],
-        vec![],
-    ));
-    nodes.push(onnx::node("Div", "scale", &["u_c", "std"], &["u"], vec![]));
-    dense(&mut rng, &mut nodes, &mut inits, "u", "h1", m, 32, true);
-    dense(&mut rng, &mut nodes, &mut inits, "h1", "h2", 32, 16, true);
-    dense(&mut rng, &mut nodes, &mut inits, "h2", "mu", 16, 13, false);
-    mu2_head(&mut nodes, &mut inits, "mu");
-    finish(
-        "default_like",
-        nodes,
-        inits,
-        f,
-        vec![
-            onnx::value_info_f32("score", &[]),
-            onnx::value_info_f32("mu", &[13]),
-        ],
-    )
+    let column = |k: usize| (0..19).map(|o| 3 * o + k).collect();
+    let columns = Columns {
+        log1p: column(0),
+        linear: column(1),
+        angle: column(2),
+        clip_negative: true,
+    };
+    encoder("default_like", seed, 57, Some(&columns), &[32, 16], 13)
 }
 
 /// Raw events for [`default_like`]: pt in [-50, 500) (some negative, clipped), eta in
@@ -553,4 +222,98 @@ pub fn default_like_events(rng: &mut Rng, n: usize) -> Vec<f32> {
             _ => rng.next() * std::f32::consts::PI,
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Models that cover the rest of the operator set
+
+/// Mahalanobis-style head: z = x·W; min_k Σ_d ((z_d - μ_kd) / σ_kd)² (Reshape, ReduceMin).
+pub fn mahalanobis(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let (f, d, k) = (10, 4, 5);
+    let mut g = GraphBuilder::new("mahalanobis", f);
+    let w = g.constant("w", &[f as i64, d], &rng.vec(f * d as usize, 0.5));
+    let shape = g.constant_i64("shape", &[3], &[0, 1, d]);
+    let centers = g.constant("centers", &[k, d], &rng.vec((k * d) as usize, 1.0));
+    let sigma: Vec<f32> = rng
+        .vec((k * d) as usize, 1.0)
+        .iter()
+        .map(|v| 0.3 + v.abs())
+        .collect();
+    let sigma = g.constant("sigma", &[k, d], &sigma);
+    let z = g.op("MatMul", &[onnx::EVENTS, &w], vec![]);
+    let z = g.op("Reshape", &[&z, &shape], vec![]);
+    let dz = g.op("Sub", &[&z, &centers], vec![]);
+    let dn = g.op("Div", &[&dz, &sigma], vec![]);
+    let d2 = g.op("Mul", &[&dn, &dn], vec![]);
+    let dist = g.reduce_sum(&d2, 2, false);
+    let closest = g.op(
+        "ReduceMin",
+        &[&dist],
+        vec![attr_ints("axes", &[1]), attr_int("keepdims", 0)],
+    );
+    g.output(onnx::SCORE, &closest, &[]);
+    finish(g, f)
+}
+
+/// Activations and comparisons: Tanh, Sigmoid, Exp, Abs, Sqrt, Neg, Greater+Cast, Less+Cast,
+/// Min, Max, Identity, Gemm (transB, alpha, beta), ReduceSum with keepdims, ReduceMax.
+pub fn activations(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let (f, h) = (9, 20);
+    let mut g = GraphBuilder::new("activations", f);
+    let wt = g.constant("wt", &[h, f as i64], &rng.vec(h as usize * f, 0.4));
+    let c = g.constant("c", &[h], &rng.vec(h as usize, 0.2));
+    let thr = g.constant("thr", &[h], &rng.vec(h as usize, 0.5));
+    let cap = g.constant("cap", &[], &[0.8]);
+    let floor = g.constant("floor", &[1, h], &rng.vec(h as usize, 0.3));
+    let gemm_attrs = vec![
+        attr_int("transB", 1),
+        onnx::attr_float("alpha", 0.5),
+        onnx::attr_float("beta", 2.0),
+    ];
+    let a = g.op("Gemm", &[onnx::EVENTS, &wt, &c], gemm_attrs);
+    let t = g.op("Tanh", &[&a], vec![]);
+    let s = g.op("Sigmoid", &[&a], vec![]);
+    let e = g.op("Exp", &[&t], vec![]);
+    let ab = g.op("Abs", &[&a], vec![]);
+    let sq = g.op("Sqrt", &[&ab], vec![]);
+    let ng = g.op("Neg", &[&sq], vec![]);
+    let gt = g.op("Greater", &[&a, &thr], vec![]);
+    let gt = g.cast_to_float(&gt, "gtf");
+    let lt = g.op("Less", &[&t, &s], vec![]);
+    let lt = g.cast_to_float(&lt, "ltf");
+    let mn = g.op("Min", &[&e, &cap], vec![]);
+    let mx = g.op("Max", &[&ng, &floor], vec![]);
+    let p = g.op("Add", &[&mn, &mx], vec![]);
+    let gs = g.op("Mul", &[&gt, &s], vec![]);
+    let p = g.op("Add", &[&p, &gs], vec![]);
+    let p = g.op("Add", &[&p, &lt], vec![]);
+    let p = g.op("Identity", &[&p], vec![]);
+    let sum = g.reduce_sum(&p, 1, true);
+    let max = g.op(
+        "ReduceMax",
+        &[&p],
+        vec![attr_ints("axes", &[-1]), attr_int("keepdims", 1)],
+    );
+    let total = g.op("Add", &[&sum, &max], vec![]);
+    let score = g.reduce_sum(&total, 1, false);
+    g.output(onnx::SCORE, &score, &[]);
+    finish(g, f)
+}
+
+/// float16 weights cast to float32 before the MatMul and the bias Add.
+pub fn float16(seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let (f, h) = (20, 12);
+    let mut g = GraphBuilder::new("float16", f).with_weight_precision(WeightPrecision::Float16);
+    let w = g.weight("w", &[f as i64, h as i64], &rng.vec(f * h, 0.5));
+    let b = g.weight("b", &[h as i64], &rng.vec(h, 0.5));
+    let z = g.op("MatMul", &[onnx::EVENTS, &w], vec![]);
+    let mu = g.op("Add", &[&z, &b], vec![]);
+    let sq = g.op("Mul", &[&mu, &mu], vec![]);
+    let score = g.reduce_sum(&sq, 1, false);
+    g.output(onnx::SCORE, &score, &[]);
+    g.output(onnx::MU, &mu, &[h as i64]);
+    finish(g, f)
 }

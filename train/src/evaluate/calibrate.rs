@@ -10,10 +10,11 @@ use super::statistics::weighted;
 use crate::data::EventTable;
 use crate::error::{Error, Result};
 use crate::export::{ExportOptions, export_model};
-use crate::manifest::{Calibration, ModelManifest, Threshold, TrainedModel, write_atomic};
+use crate::manifest::{ModelManifest, Threshold, TrainedModel, write_atomic};
 use crate::model::ScoreHead;
 use crate::scoring::{Weights, load_weighted, score_table};
 use crate::training::prepare;
+use bead_infer::Calibration;
 
 /// Where `bead calibrate` sets thresholds, and how it counts events.
 #[derive(Debug, Clone, Default)]
@@ -132,39 +133,26 @@ fn calibrate_onnx_file(
     name: &str,
     fprs: &[(f64, Option<f64>)],
 ) -> Result<()> {
-    use bead_infer::onnx;
+    use bead_infer::{ModelMetadata, onnx};
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = path.display().to_string();
     let mut proto = onnx::decode_model(&bytes)
         .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
-    let entry = proto
-        .metadata_props
-        .iter_mut()
-        .find(|p| p.key == onnx::METADATA_KEY)
-        .ok_or_else(|| Error::model(path, "no bead metadata"))?;
-    let mut meta: serde_json::Value =
-        serde_json::from_str(&entry.value).map_err(|source| Error::Json {
-            path: path.to_path_buf(),
-            what: "bead metadata",
-            source,
-        })?;
-    if meta.get("config_hash").and_then(|v| v.as_str()) != Some(manifest.config_hash.as_str()) {
+    let mut meta =
+        ModelMetadata::read(&proto, &file).map_err(|e| Error::model(path, e.to_string()))?;
+    if meta.config_hash != manifest.config_hash {
         return Err(Error::model(
             path,
             "exported from a different training configuration than this model directory",
         ));
     }
-    let model = bead_infer::Model::from_bytes(&bytes, &path.display().to_string())?;
+    let model = bead_infer::Model::from_bytes(&bytes, &file)?;
     let scores = score_table(&model, val, false)?;
-    let list = thresholds_from(&scores, val, name, fprs)?;
-    meta["thresholds"] = serde_json::to_value(list).map_err(|source| Error::Serialize {
-        what: "thresholds",
-        source,
-    })?;
-    entry.value = meta.to_string();
+    meta.thresholds = thresholds_from(&scores, val, name, fprs)?;
+    meta.write(&mut proto);
     write_atomic(path, &onnx::encode_model(&proto))
 }
 
-/// The runtime model of one score head, exported in memory (float32 weights).
 pub(crate) fn runtime_model(trained: &TrainedModel, head: ScoreHead) -> Result<bead_infer::Model> {
     let proto = export_model(
         trained,

@@ -311,7 +311,7 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
                     .as_ref()
                     .map_or_else(|| "metadata".to_string(), |c| c.sample.clone());
                 (
-                    t.cut().or(Some(Cut {
+                    weighted::cut_of(t).or(Some(Cut {
                         value: t.threshold,
                         above: Counts::default(),
                         total: Counts::default(),
@@ -587,7 +587,7 @@ fn metadata_thresholds(path: &Path) -> Result<Vec<Threshold>> {
     let Some(entry) = proto
         .metadata_props
         .iter()
-        .find(|p| p.key == bead_infer::onnx::METADATA_KEY)
+        .find(|p| p.key == bead_infer::contract::METADATA_KEY)
     else {
         return Ok(Vec::new());
     };

@@ -33,32 +33,24 @@ fn canon(x: f32) -> f32 {
     }
 }
 
-/// Sums of weights: Σw, Σw² and the number of events they came from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Σ w.
-    pub sum_w: f64,
-    /// Σ w².
-    pub sum_w2: f64,
-    /// Number of events.
-    pub events: usize,
+/// Σw, Σw² and event count: the contract's type, so that calibration counts travel in the
+/// exported file's metadata.
+pub use bead_infer::EventCounts as Counts;
+
+fn add(c: &mut Counts, w: f64) {
+    c.sum_w += w;
+    c.sum_w2 += w * w;
+    c.events += 1;
 }
 
-impl Counts {
-    fn add(&mut self, w: f64) {
-        self.sum_w += w;
-        self.sum_w2 += w * w;
-        self.events += 1;
-    }
-
-    /// Effective number of events (Σw)²/Σw²; equals `events` for unit weights, 0 when empty.
-    pub fn effective(&self) -> f64 {
-        if self.sum_w2 > 0.0 {
-            self.sum_w * self.sum_w / self.sum_w2
-        } else {
-            0.0
-        }
-    }
+/// A threshold of the model metadata as a weighted cut with its calibration counts, when
+/// they were recorded.
+pub fn cut_of(t: &bead_infer::Threshold) -> Option<Cut> {
+    t.calibration.as_ref().map(|c| Cut {
+        value: t.threshold,
+        above: c.above,
+        total: c.total,
+    })
 }
 
 /// Scores of one sample with optional per-event weights (`None`: every event counts 1).
@@ -142,7 +134,7 @@ impl<'a> Sample<'a> {
                             value: w,
                         });
                     }
-                    total.add(w as f64);
+                    add(&mut total, w as f64);
                 }
             }
             None => {
@@ -216,7 +208,7 @@ impl<'a> Sample<'a> {
         let mut c = Counts::default();
         for (i, &s) in self.scores.iter().enumerate() {
             if cmp_score(s, t) == Ordering::Greater {
-                c.add(self.weight(i));
+                add(&mut c, self.weight(i));
             }
         }
         c
@@ -327,7 +319,7 @@ pub fn threshold_for_fpr(sample: &Sample, fpr: f64) -> Option<Cut> {
             total,
         };
         while i < sorted.len() && cmp_score(sorted[i].0, value) == Ordering::Equal {
-            above.add(sorted[i].1);
+            add(&mut above, sorted[i].1);
             i += 1;
         }
     }

@@ -1,0 +1,138 @@
+//! Running a plan: each step on its views of the arena.
+//!
+//! Nothing here allocates or panics: every view is taken with checked slicing, and a view
+//! out of range (which [`compile`](super::compile) never produces, and
+//! [`validate`](super::arena::validate) checks) makes its step do nothing.
+
+use super::Plan;
+use super::ir::{Buf, PartSrc, Step};
+use crate::kernels::{self, Kernel};
+
+impl Plan {
+    /// Runs every step; the input row must already be in `arena[input]`.
+    #[inline]
+    pub(crate) fn run(&self, arena: &mut [f32]) {
+        for step in &self.steps {
+            step.run(arena, self.kernel);
+        }
+    }
+}
+
+impl Step {
+    /// Runs the step on the arena.
+    #[inline]
+    fn run(&self, arena: &mut [f32], kernel: Kernel) {
+        match self {
+            Step::Gemv {
+                src,
+                w,
+                b,
+                relu,
+                dst,
+            } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernel.gemv(x, w, b, y, *relu);
+                }
+            }
+            Step::BinConst {
+                op,
+                src,
+                c,
+                const_left,
+                dst,
+            } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    if *const_left {
+                        kernels::binary(*op, c, x, y);
+                    } else {
+                        kernels::binary(*op, x, c, y);
+                    }
+                }
+            }
+            Step::BinDyn { op, a, b, dst } => {
+                if let Some((x, [z], y)) = io(arena, *dst, [*a, *b]) {
+                    kernels::binary(*op, x, z, y);
+                }
+            }
+            Step::Unary { op, src, dst } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernel.unary(*op, x, y);
+                }
+            }
+            Step::Reduce {
+                op,
+                src,
+                inner,
+                dst,
+            } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernels::reduce(*op, x, *inner, y);
+                }
+            }
+            Step::Gather { src, idx, dst } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernels::gather(x, idx, y);
+                }
+            }
+            Step::Concat { dst, outer, parts } => {
+                let Some((lo, y, hi)) = split(arena, *dst) else {
+                    return;
+                };
+                let out_inner = if *outer == 0 { 0 } else { dst.len / outer };
+                for p in parts {
+                    let x = match &p.src {
+                        PartSrc::Buf(b) => view(lo, hi, dst.end(), *b),
+                        PartSrc::Const(c) => Some(c.as_slice()),
+                    };
+                    let Some(x) = x else { continue };
+                    if p.inner == 0 || out_inner == 0 {
+                        continue;
+                    }
+                    for (row_in, row_out) in
+                        x.chunks_exact(p.inner).zip(y.chunks_exact_mut(out_inner))
+                    {
+                        if let Some(d) = row_out.get_mut(p.dst_off..p.dst_off + p.inner) {
+                            d.copy_from_slice(row_in);
+                        }
+                    }
+                }
+            }
+            Step::Nop => {}
+        }
+    }
+}
+
+/// Splits the arena around `dst`: the floats before it, `dst` itself, the floats after it.
+#[inline]
+fn split(arena: &mut [f32], dst: Buf) -> Option<(&[f32], &mut [f32], &[f32])> {
+    let (lo, rest) = arena.split_at_mut_checked(dst.off)?;
+    let (mid, hi) = rest.split_at_mut_checked(dst.len)?;
+    Some((lo, mid, hi))
+}
+
+/// The view `b` of the arena, which must lie entirely before or after the output.
+#[inline]
+fn view<'a>(lo: &'a [f32], hi: &'a [f32], hi_start: usize, b: Buf) -> Option<&'a [f32]> {
+    if b.end() <= lo.len() {
+        lo.get(b.off..b.end())
+    } else {
+        hi.get(b.off.checked_sub(hi_start)?..)?.get(..b.len)
+    }
+}
+
+/// The first input view, the remaining `N - 1` input views and the output view.
+#[inline]
+#[allow(clippy::type_complexity)]
+fn io<const N: usize, const M: usize>(
+    arena: &mut [f32],
+    dst: Buf,
+    srcs: [Buf; N],
+) -> Option<(&[f32], [&[f32]; M], &mut [f32])> {
+    let (lo, mid, hi) = split(arena, dst)?;
+    let first = view(lo, hi, dst.end(), *srcs.first()?)?;
+    let mut rest: [&[f32]; M] = [&[]; M];
+    for (r, b) in rest.iter_mut().zip(srcs.iter().skip(1)) {
+        *r = view(lo, hi, dst.end(), *b)?;
+    }
+    Some((first, rest, mid))
+}

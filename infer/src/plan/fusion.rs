@@ -1,0 +1,258 @@
+//! Rewrites of the lowered steps that make the per-event path short.
+//!
+//! Constant folding happens earlier, during lowering: a node whose inputs are all constants
+//! becomes a constant, never a step. Here:
+//!
+//! - **standardisation folding**: `(x ∘ c) · W + b` with per-column constants `c`
+//!   (`Add`/`Sub`/`Mul`/`Div`, as the exported `(u − mean) / std`) is folded into `W` and `b`,
+//!   in f64;
+//! - **bias and ReLU fusion**: `x · W + b → Add(c) → Relu` becomes one gemv;
+//! - **sum of squares**: `Mul(x, x) → ReduceSum` becomes one reduction;
+//! - **dead-step elimination**: steps whose result reaches no output are dropped.
+//!
+//! A rewrite only applies when the intermediate it removes has exactly one reader and is not
+//! a graph output.
+
+use std::collections::{HashMap, HashSet};
+
+use super::ir::{Buf, Step};
+use crate::kernels::{BinOp, ReduceOp, UnaryOp};
+
+/// Runs every fusion on `steps` (buffer ids, before layout); `caps` grows when a gemv's padded
+/// output takes over the buffer of the step it absorbs.
+pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
+    let gemvs: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, Step::Gemv { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for &g in &gemvs {
+        fold_input_constants(steps, outputs, g);
+        fuse_bias_relu(steps, caps, outputs, g);
+    }
+    fuse_sum_of_squares(steps, outputs);
+}
+
+// Each loop below looks at the current step, then rewrites `steps` mutably: a `while let`
+// would keep the pattern's borrow of `steps` alive across the body.
+
+/// (x ∘ c) · W + b with per-column constants: fold into W and b.
+#[allow(clippy::while_let_loop)]
+fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
+    loop {
+        let Some(Step::Gemv { src, .. }) = steps.get(g) else {
+            break;
+        };
+        let src = *src;
+        let single = readers(steps, outputs).get(&src.off) == Some(&1);
+        let Some(p) = producer(steps, src.off).filter(|_| single) else {
+            break;
+        };
+        let Some(Step::BinConst {
+            op,
+            src: x,
+            c,
+            const_left,
+            dst,
+        }) = steps.get(p)
+        else {
+            break;
+        };
+        let (op, x, const_left) = (*op, *x, *const_left);
+        if dst.len != src.len || x.len != src.len || c.len() != src.len {
+            break;
+        }
+        let c = c.clone();
+        let Some(Step::Gemv { src, w, b, .. }) = steps.get_mut(g) else {
+            break;
+        };
+        let np = b.len();
+        let scale_rows = |w: &mut Vec<f32>, f: &dyn Fn(usize) -> f64| {
+            for (i, row) in w.chunks_exact_mut(np).enumerate() {
+                let s = f(i);
+                row.iter_mut().for_each(|v| *v = (f64::from(*v) * s) as f32);
+            }
+        };
+        let add_to_bias = |w: &[f32], b: &mut Vec<f32>, sign: f64| {
+            let mut acc = vec![0.0f64; np];
+            for (row, ci) in w.chunks_exact(np).zip(&c) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += f64::from(*ci) * f64::from(*v);
+                }
+            }
+            for (bv, a) in b.iter_mut().zip(acc) {
+                *bv = (f64::from(*bv) + sign * a) as f32;
+            }
+        };
+        match (op, const_left) {
+            (BinOp::Add, _) => add_to_bias(w, b, 1.0),
+            (BinOp::Sub, false) => add_to_bias(w, b, -1.0),
+            (BinOp::Sub, true) => {
+                add_to_bias(w, b, 1.0);
+                scale_rows(w, &|_| -1.0);
+            }
+            (BinOp::Mul, _) => {
+                scale_rows(w, &|i| f64::from(c.get(i).copied().unwrap_or(0.0)));
+            }
+            (BinOp::Div, false) => {
+                scale_rows(w, &|i| 1.0 / f64::from(c.get(i).copied().unwrap_or(0.0)));
+            }
+            _ => break,
+        }
+        *src = x;
+        if let Some(s) = steps.get_mut(p) {
+            *s = Step::Nop;
+        }
+    }
+}
+
+/// x · W + b → Add(bias) → Relu.
+#[allow(clippy::while_let_loop)]
+fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: usize) {
+    loop {
+        let Some(Step::Gemv { dst, relu, b, .. }) = steps.get(g) else {
+            break;
+        };
+        let (dst, relu, np) = (*dst, *relu, b.len());
+        if readers(steps, outputs).get(&dst.off) != Some(&1) || outputs.contains(&dst.off) {
+            break;
+        }
+        let Some(r) = sole_reader(steps, dst.off) else {
+            break;
+        };
+        let new_dst = match steps.get(r) {
+            Some(Step::BinConst {
+                op: op @ (BinOp::Add | BinOp::Sub),
+                c,
+                const_left: false,
+                dst: d,
+                ..
+            }) if !relu && c.len() <= np => {
+                let (sign, c, d) = (if *op == BinOp::Add { 1.0 } else { -1.0 }, c.clone(), *d);
+                if let Some(Step::Gemv { b, .. }) = steps.get_mut(g) {
+                    b.iter_mut().zip(&c).for_each(|(bv, cv)| *bv += sign * cv);
+                }
+                d
+            }
+            Some(Step::BinConst {
+                op: BinOp::Add,
+                c,
+                const_left: true,
+                dst: d,
+                ..
+            }) if !relu && c.len() <= np => {
+                let (c, d) = (c.clone(), *d);
+                if let Some(Step::Gemv { b, .. }) = steps.get_mut(g) {
+                    b.iter_mut().zip(&c).for_each(|(bv, cv)| *bv += cv);
+                }
+                d
+            }
+            Some(Step::Unary {
+                op: UnaryOp::Relu,
+                dst: d,
+                ..
+            }) if !relu => {
+                let d = *d;
+                if let Some(Step::Gemv { relu, .. }) = steps.get_mut(g) {
+                    *relu = true;
+                }
+                d
+            }
+            _ => break,
+        };
+        if let Some(cap) = caps.get_mut(new_dst.off) {
+            *cap = (*cap).max(np);
+        }
+        if let Some(Step::Gemv { dst, .. }) = steps.get_mut(g) {
+            *dst = Buf {
+                off: new_dst.off,
+                len: np,
+            };
+        }
+        if let Some(s) = steps.get_mut(r) {
+            *s = Step::Nop;
+        }
+    }
+}
+
+/// Mul(x, x) → ReduceSum  ⇒  ReduceSumSquares(x).
+fn fuse_sum_of_squares(steps: &mut [Step], outputs: &[usize]) {
+    for r in 0..steps.len() {
+        let Some(Step::Reduce {
+            op: ReduceOp::Sum,
+            src,
+            ..
+        }) = steps.get(r)
+        else {
+            continue;
+        };
+        let src = *src;
+        if readers(steps, outputs).get(&src.off) != Some(&1) || outputs.contains(&src.off) {
+            continue;
+        }
+        let Some(p) = producer(steps, src.off) else {
+            continue;
+        };
+        let Some(Step::BinDyn {
+            op: BinOp::Mul,
+            a,
+            b,
+            ..
+        }) = steps.get(p)
+        else {
+            continue;
+        };
+        if a != b {
+            continue;
+        }
+        let a = *a;
+        if let Some(Step::Reduce { op, src, .. }) = steps.get_mut(r) {
+            *op = ReduceOp::SumSquares;
+            *src = a;
+        }
+        if let Some(s) = steps.get_mut(p) {
+            *s = Step::Nop;
+        }
+    }
+}
+
+/// Replaces every step whose output reaches no graph output by a `Nop`, then drops the `Nop`s.
+pub(super) fn eliminate_dead(steps: &mut Vec<Step>, outputs: &[usize]) {
+    let mut live: HashSet<usize> = outputs.iter().copied().collect();
+    for s in steps.iter_mut().rev() {
+        match s.output() {
+            Some(o) if live.contains(&o.off) => live.extend(s.inputs().iter().map(|b| b.off)),
+            _ => *s = Step::Nop,
+        }
+    }
+    steps.retain(|s| !matches!(s, Step::Nop));
+}
+
+/// How many steps (and graph outputs) read each buffer id.
+fn readers(steps: &[Step], outputs: &[usize]) -> HashMap<usize, usize> {
+    let mut r: HashMap<usize, usize> = HashMap::new();
+    for s in steps {
+        for i in s.inputs() {
+            *r.entry(i.off).or_default() += 1;
+        }
+    }
+    for o in outputs {
+        *r.entry(*o).or_default() += 1;
+    }
+    r
+}
+
+/// The step writing buffer `id`.
+fn producer(steps: &[Step], id: usize) -> Option<usize> {
+    steps
+        .iter()
+        .position(|s| s.output().is_some_and(|o| o.off == id))
+}
+
+/// The first step reading buffer `id` (the only one when [`readers`] counts one).
+fn sole_reader(steps: &[Step], id: usize) -> Option<usize> {
+    steps
+        .iter()
+        .position(|s| s.inputs().iter().any(|i| i.off == id))
+}

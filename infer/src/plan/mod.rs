@@ -1,0 +1,155 @@
+//! The compiled, immutable execution plan for one event.
+//!
+//! [`compile`] turns the ONNX graph into a [`Plan`] once, at load time:
+//!
+//! 1. [`lowering`] walks the graph, decodes initializers ([`tensor`]), folds everything that
+//!    does not depend on `events`, resolves every shape for batch 1 (a tensor of shape
+//!    `[N, d1, ...]` is a row of `d1 · ...` floats, [`shape`]) and emits [`Step`]s ([`ir`]);
+//! 2. [`fusion`] folds `(x ∘ c) · W` (per-column `Add`/`Sub`/`Mul`/`Div` by constants: the
+//!    standardisation) into the weights, `x · W + b → Relu` into one gemv and
+//!    `Mul(x, x) → ReduceSum` into one reduction, and drops dead steps;
+//! 3. [`arena`] gives every intermediate buffer an offset in one `f32` arena, reusing space
+//!    between buffers whose lifetimes do not overlap, and checks the result.
+//!
+//! [`executor`] runs the plan on a session's arena.
+
+mod arena;
+mod executor;
+mod fusion;
+mod ir;
+mod lowering;
+mod shape;
+mod tensor;
+
+use crate::error::UnsupportedOp;
+use crate::kernels::Kernel;
+use crate::onnx::pb;
+
+pub(crate) use ir::{Buf, Step};
+
+/// Operators the runtime executes (default ONNX domain).
+pub(crate) const SUPPORTED_OPS: &[&str] = &[
+    "Gather",
+    "Concat",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Min",
+    "Max",
+    "Neg",
+    "Abs",
+    "Log",
+    "Exp",
+    "Sqrt",
+    "Sin",
+    "Cos",
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "MatMul",
+    "Gemm",
+    "ReduceSum",
+    "ReduceMin",
+    "ReduceMax",
+    "Reshape",
+    "Greater",
+    "Less",
+    "Cast",
+    "Identity",
+    "Constant",
+];
+
+/// The compiled model: the steps for one event and where its input and outputs live.
+#[derive(Debug)]
+pub(crate) struct Plan {
+    pub(crate) num_features: usize,
+    /// Where the session writes the event.
+    pub(crate) input: Buf,
+    pub(crate) steps: Vec<Step>,
+    /// Offset of the score in the arena.
+    pub(crate) score: usize,
+    pub(crate) mu: Option<Buf>,
+    pub(crate) arena_len: usize,
+    pub(crate) kernel: Kernel,
+}
+
+/// Compiles the graph for batch 1.
+pub(crate) fn compile(graph: &pb::GraphProto, kernel: Kernel) -> Result<Plan, CompileError> {
+    let lowering::Lowered {
+        mut steps,
+        mut caps,
+        num_features,
+        mut input,
+        mut score,
+        mut mu,
+    } = lowering::lower_graph(graph)?;
+    let mut outputs = vec![score.off];
+    outputs.extend(mu.map(|m| m.off));
+    fusion::fuse(&mut steps, &mut caps, &outputs);
+    fusion::eliminate_dead(&mut steps, &outputs);
+    let layout = arena::allocate(&steps, &caps, input.off, &outputs);
+    for s in &mut steps {
+        s.for_each_buf(&mut |b| layout.place(b));
+    }
+    layout.place(&mut input);
+    layout.place(&mut score);
+    if let Some(m) = &mut mu {
+        layout.place(m);
+    }
+    let plan = Plan {
+        num_features,
+        input,
+        steps,
+        score: score.off,
+        mu,
+        arena_len: layout.len,
+        kernel,
+    };
+    arena::validate(&plan)?;
+    Ok(plan)
+}
+
+/// A graph-contract violation found while compiling.
+#[derive(Debug)]
+pub(crate) struct CompileError {
+    pub(crate) node: Option<String>,
+    pub(crate) message: String,
+}
+
+fn err<T>(message: impl Into<String>) -> Result<T, CompileError> {
+    Err(CompileError {
+        node: None,
+        message: message.into(),
+    })
+}
+
+/// Every node whose operator is outside [`SUPPORTED_OPS`].
+pub(crate) fn unsupported_ops(graph: &pb::GraphProto) -> Vec<UnsupportedOp> {
+    graph
+        .node
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            !(n.domain.is_empty() || n.domain == "ai.onnx")
+                || !SUPPORTED_OPS.contains(&n.op_type.as_str())
+        })
+        .map(|(i, n)| UnsupportedOp {
+            op_type: if n.domain.is_empty() {
+                n.op_type.clone()
+            } else {
+                format!("{}:{}", n.domain, n.op_type)
+            },
+            node: node_label(n, i),
+        })
+        .collect()
+}
+
+/// The node's name, or its index and operator when it has none.
+fn node_label(n: &pb::NodeProto, i: usize) -> String {
+    if n.name.is_empty() {
+        format!("#{i} ({})", n.op_type)
+    } else {
+        n.name.clone()
+    }
+}

@@ -1,0 +1,133 @@
+//! Shape arithmetic for lowering: numpy broadcasting, axis normalisation, ONNX `Reshape`.
+
+use super::{CompileError, err};
+
+/// Number of elements of a tensor of shape `dims`.
+pub(super) fn numel(dims: &[usize]) -> usize {
+    dims.iter().product()
+}
+
+/// Largest per-event tensor a broadcast may create (64 MiB of f32): a small crafted file could
+/// otherwise declare a broadcast of 2⁴⁰ elements and abort the host on allocation failure.
+const MAX_BROADCAST_ELEMENTS: usize = 1 << 24;
+
+/// Numpy broadcast of two shapes (right-aligned); `None` when incompatible or larger than
+/// [`MAX_BROADCAST_ELEMENTS`].
+pub(super) fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let shape = broadcast_shapes_unbounded(a, b)?;
+    let n = shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d))?;
+    (n <= MAX_BROADCAST_ELEMENTS).then_some(shape)
+}
+
+fn broadcast_shapes_unbounded(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let r = a.len().max(b.len());
+    let pad = |s: &[usize]| -> Vec<usize> {
+        std::iter::repeat_n(1, r - s.len())
+            .chain(s.iter().copied())
+            .collect()
+    };
+    pad(a)
+        .into_iter()
+        .zip(pad(b))
+        .map(|(x, y)| match (x, y) {
+            (x, y) if x == y => Some(x),
+            (1, y) => Some(y),
+            (x, 1) => Some(x),
+            _ => None,
+        })
+        .collect()
+}
+
+/// For each element of a tensor of shape `to`, the flat index of the element of the
+/// (right-aligned, broadcastable) tensor of shape `from` it reads.
+pub(super) fn broadcast_map(from: &[usize], to: &[usize]) -> Vec<u32> {
+    let r = to.len();
+    let from: Vec<usize> = std::iter::repeat_n(1, r.saturating_sub(from.len()))
+        .chain(from.iter().copied())
+        .collect();
+    let mut strides = vec![0usize; r];
+    let mut s = 1;
+    for (st, d) in strides.iter_mut().zip(&from).rev() {
+        *st = if *d == 1 { 0 } else { s };
+        s *= d;
+    }
+    let n = numel(to);
+    let mut out = Vec::with_capacity(n);
+    let mut idx = vec![0usize; r];
+    for _ in 0..n {
+        out.push(idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>() as u32);
+        for (i, d) in idx.iter_mut().zip(to).rev() {
+            *i += 1;
+            if *i < *d {
+                break;
+            }
+            *i = 0;
+        }
+    }
+    out
+}
+
+/// `axis` (negative counts from the end) as an index into a shape of rank `rank`.
+pub(super) fn normalize_axis(axis: i64, rank: usize) -> Result<usize, CompileError> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        err(format!("axis {axis} out of range for rank {rank}"))
+    }
+}
+/// ONNX Reshape semantics (0 copies the input dimension, one -1 is inferred).
+pub(super) fn resolve_reshape(input: &[usize], shape: &[i64]) -> Result<Vec<usize>, CompileError> {
+    let total = numel(input);
+    let mut out = Vec::with_capacity(shape.len());
+    let mut infer = None;
+    for (i, d) in shape.iter().enumerate() {
+        match *d {
+            0 => out.push(
+                input
+                    .get(i)
+                    .copied()
+                    .map_or_else(|| err("Reshape 0 out of range"), Ok)?,
+            ),
+            -1 if infer.is_none() => {
+                infer = Some(i);
+                out.push(1);
+            }
+            d if d > 0 => out.push(d as usize),
+            _ => return err(format!("invalid Reshape shape {shape:?}")),
+        }
+    }
+    let known = numel(&out);
+    if let Some(i) = infer {
+        if known == 0 || !total.is_multiple_of(known) {
+            return err(format!("cannot Reshape {input:?} to {shape:?}"));
+        }
+        if let Some(x) = out.get_mut(i) {
+            *x = total / known;
+        }
+    }
+    if numel(&out) != total {
+        return err(format!("cannot Reshape {input:?} to {shape:?}"));
+    }
+    Ok(out)
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_helpers() {
+        assert_eq!(broadcast_shapes(&[3, 1], &[4]), Some(vec![3, 4]));
+        assert_eq!(broadcast_shapes(&[3], &[4]), None);
+        // A crafted 2²⁰ × 2²⁰ broadcast is refused instead of aborting on allocation.
+        assert_eq!(broadcast_shapes(&[1 << 20, 1], &[1 << 20]), None);
+        assert_eq!(broadcast_shapes(&[usize::MAX, 1], &[2]), None);
+        assert_eq!(broadcast_map(&[2, 1], &[2, 3]), vec![0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_map(&[3], &[2, 3]), vec![0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_map(&[], &[2]), vec![0, 0]);
+        assert_eq!(resolve_reshape(&[6], &[-1, 3]).unwrap(), vec![2, 3]);
+        assert_eq!(resolve_reshape(&[2, 3], &[0, 3]).unwrap(), vec![2, 3]);
+        assert!(resolve_reshape(&[6], &[4, -1]).is_err());
+    }
+}
