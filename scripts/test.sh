@@ -46,3 +46,24 @@ cmake -S ffi -B build/ffi -DBEAD_TEST_MODEL="$PWD/runs/quickstart/model.onnx" \
   -DBEAD_CARGO_TARGET_DIR="$CARGO_TARGET_DIR"
 cmake --build build/ffi -j2
 ctest --test-dir build/ffi --output-on-failure
+
+echo "== weighted evaluation against numpy and scikit-learn; bead robustness end to end"
+python3 tests/weights_check.py "$bead" runs/quickstart/model.onnx runs/test-weights
+"$bead" robustness --train 'data/sample/train/*.parquet' --test 'data/sample/test/*.parquet' \
+  --signal 'data/sample/signals/*.parquet' --epochs 2 --seeds 2 --fpr 1e-1 1e-2 \
+  --out runs/test-robustness -q >/dev/null
+python3 - <<'PY'
+import json, pathlib
+out = pathlib.Path("runs/test-robustness")
+r = json.loads((out / "robustness.json").read_text())
+assert len(r["left_out"]) == 3 and len(r["single_source"]) == 3, r.keys()
+for s in r["left_out"]:
+    assert (out / f"inflation_{s['source']}.png").stat().st_size > 10_000
+    for h in s["heads"]:
+        for key, v in h["inflation"].items():
+            assert v["lo"] <= v["hi"] and v["std"] >= 0, (s["source"], h["score"], key, v)
+print("robustness report: 3 left-out sources, 3 single-source baselines, plots written")
+PY
+
+echo "== Python package (pip install ./python, pytest)"
+BEAD_BIN="$bead" bash python/test.sh

@@ -32,7 +32,10 @@ const CHUNK: usize = 4096;
 pub enum ScoreHead {
     /// Σ μ² (as the CMS AXOL1TL trigger).
     Mu2,
-    /// KL(q(z|x) ‖ N(0, I)).
+    /// KL(q(z|x) ‖ N(0, I)) of the encoder's Gaussian q₀(z₀|x) = N(μ, σ²), analytic. For flow
+    /// models this is the KL *before* the flow (it ignores the flow and the per-source
+    /// prior): it measures how far the encoder's base posterior sits from the origin, not the
+    /// flow posterior's KL; use `flow_nll` for a score that includes the flow.
     Kl,
     /// Smallest squared Mahalanobis distance of μ to any training source's centroid.
     Cluster,
