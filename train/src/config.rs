@@ -542,7 +542,8 @@ mod tests {
 
     #[test]
     fn negative_or_non_finite_loss_weights_are_refused() {
-        let cases: [(&str, fn(&mut TrainConfig)); 6] = [
+        type Edit = fn(&mut TrainConfig);
+        let cases: [(&str, Edit); 6] = [
             ("loss.beta.end", |c| {
                 c.loss.beta = Schedule::Linear {
                     start: 0.0,
@@ -579,8 +580,10 @@ mod tests {
 
     #[test]
     fn hash_ignores_the_output_directory() {
-        let mut a = TrainConfig::default();
-        a.out = Some("runs/x".into());
+        let a = TrainConfig {
+            out: Some("runs/x".into()),
+            ..TrainConfig::default()
+        };
         let mut b = a.clone();
         b.out = Some("/abs/runs/x/".into());
         assert_eq!(a.hash(), b.hash());

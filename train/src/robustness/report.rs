@@ -15,7 +15,7 @@ use crate::manifest::write_atomic;
 /// The key of a false-positive rate in reports: `1e-3`, `2.5e-3`.
 pub fn fpr_key(fpr: f64) -> String {
     let s = format!("{fpr:e}");
-    s.replace("e-", "e-").replace(".0e", "e")
+    s.replace(".0e", "e")
 }
 
 /// Mean and standard deviation over seeds (std is the sample standard deviation, 0 for one

@@ -173,6 +173,8 @@ pub fn select_rows(table: &EventTable, rows: &[u32]) -> EventTable {
 }
 
 /// Validation loss with fixed noise (the same every epoch, so epochs are comparable).
+// Eight independent inputs of one computation; a struct for them would be unpacked again here.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_loss(
     model: &BeadVae,
     config: &TrainConfig,

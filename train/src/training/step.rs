@@ -198,8 +198,8 @@ impl BatchLoss {
 }
 
 /// Forward pass and loss of one batch: weighted masked MSE + β (KL + flow term) + λ SupCon
-/// + λ' NT-Xent + λ'' invariance. Terms whose weight is 0 are not computed. With a per-source
-/// prior the KL is taken to the event's own source component.
+/// plus λ' NT-Xent plus λ'' invariance. Terms whose weight is 0 are not computed. With a
+/// per-source prior the KL is taken to the event's own source component.
 pub fn batch_loss(
     model: &BeadVae,
     config: &TrainConfig,

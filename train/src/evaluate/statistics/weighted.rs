@@ -362,7 +362,7 @@ pub fn rate(above: Counts, total: Counts, cl: f64) -> Rate {
 /// Clopper–Pearson with real-valued counts (`k ≤ n`), the form used for effective counts.
 /// The edges come from the precise bisection inverse of [`super::clopper_pearson`].
 pub fn clopper_pearson_real(k: f64, n: f64, cl: f64) -> (f64, f64) {
-    if !(n > 0.0) || !k.is_finite() {
+    if n.is_nan() || n <= 0.0 || !k.is_finite() {
         return (0.0, 1.0);
     }
     let k = k.clamp(0.0, n);
