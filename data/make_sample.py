@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Cut the small sample shipped in data/sample/ from the full data set.
 
-Usage (from the repository root):
+Usage (from any directory):
 
     pip install pyarrow
-    python3 data/make_sample.py [--src /work/shared/data] [--dst data/sample]
+    python3 data/make_sample.py [--src SRC] [--dst DST]
+
+--src defaults to the data set kept beside the checkout, <repo>/../shared/data (found from
+this script's location, so the working directory does not matter); --dst defaults to
+<repo>/data/sample.
 
 Writes, with the same schema as the source files (57 float32 features, then
 source, process, event_id, weight) and zstd compression:
@@ -37,10 +41,17 @@ def head(path: pathlib.Path, n: int):
     return table.slice(0, n)
 
 
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DEFAULT_SRC = REPO.parent / "shared" / "data"
+DEFAULT_DST = REPO / "data" / "sample"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--src", default="/work/shared/data", type=pathlib.Path)
-    ap.add_argument("--dst", default=pathlib.Path(__file__).resolve().parent / "sample", type=pathlib.Path)
+    ap.add_argument("--src", default=DEFAULT_SRC, type=pathlib.Path,
+                    help="full data set with train/, test/, signals/ (default: %(default)s)")
+    ap.add_argument("--dst", default=DEFAULT_DST, type=pathlib.Path,
+                    help="where the sample is written (default: %(default)s)")
     args = ap.parse_args()
 
     total = 0

@@ -1,0 +1,231 @@
+//! [`DataError`]: everything that can go wrong while finding and loading event files, and the
+//! constructors the readers share.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong while finding and loading event files.
+///
+/// Messages are lowercase and name the file, the column and the (0-based) row where known.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// `load_events` / `expand_inputs` got an empty list.
+    #[error("no input files given")]
+    NoInputs,
+    /// A glob (or directory) matched no data files.
+    #[error("`{pattern}` matches no files")]
+    NoMatch {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// A glob pattern (input or `file_labels`) is malformed.
+    #[error("invalid glob pattern `{pattern}`: {message}")]
+    BadPattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The file could not be opened or read.
+    #[error("cannot read `{}`: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The extension is neither Parquet nor CSV.
+    #[error("`{}`: unsupported file type (expected .parquet, .pq, .parq or .csv)", .path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not a Parquet file, truncated, or corrupt.
+    #[error("`{}`: not a readable parquet file (not parquet, truncated or corrupt): {message}", .path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message, with the column / row group where known.
+        message: String,
+    },
+    /// Malformed CSV (unequal row lengths, bad UTF-8, missing header, ...).
+    #[error("`{}`: malformed csv: {message}", .path.display())]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with the line).
+        message: String,
+    },
+    /// The file has no data rows.
+    #[error("`{}`: file has no rows", .path.display())]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A required column is absent.
+    #[error("`{}`: column `{column}` not found; columns are: {}", .path.display(), .available.join(", "))]
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The missing column.
+        column: String,
+        /// The columns the file has.
+        available: Vec<String>,
+    },
+    /// A column that must be numeric (feature, weight) is not.
+    #[error("`{}`: column `{column}` is not numeric ({detail})", .path.display())]
+    NonNumeric {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The column type, or the first offending value and its row.
+        detail: String,
+    },
+    /// A column has a type this loader cannot use where it is used (nested, boolean, ...).
+    #[error("`{}`: column `{column}` has an unsupported type ({detail})", .path.display())]
+    UnsupportedColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The type.
+        detail: String,
+    },
+    /// A null (Parquet) or empty (CSV) value in a column that is read.
+    #[error("`{}`: column `{column}`, row {row}: missing value", .path.display())]
+    MissingValue {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// 0-based data row in the file.
+        row: usize,
+    },
+    /// A NaN or infinite feature or weight (or a double too large for `f32`).
+    #[error("`{}`: column `{column}`, row {row}: non-finite value {value}", .path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// 0-based data row in the file.
+        row: usize,
+        /// The value as read.
+        value: f64,
+    },
+    /// A value that cannot be used (invalid UTF-8, ...).
+    #[error("`{}`: column `{column}`, row {row}: {message}", .path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// 0-based data row in the file.
+        row: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file has no feature columns at all.
+    #[error("`{}`: no numeric feature columns; columns are: {}", .path.display(), .available.join(", "))]
+    NoFeatures {
+        /// The file.
+        path: PathBuf,
+        /// The columns the file has.
+        available: Vec<String>,
+    },
+    /// The default feature set of a file differs from the first file's.
+    #[error(
+        "feature columns of `{}` differ from those of `{}`: only in the former: [{}]; missing from it: [{}]",
+        .path.display(), .reference.display(), .extra.join(", "), .missing.join(", ")
+    )]
+    FeatureMismatch {
+        /// The file that differs.
+        path: PathBuf,
+        /// The first file.
+        reference: PathBuf,
+        /// Feature columns in `path` but not in `reference`.
+        extra: Vec<String>,
+        /// Feature columns in `reference` but not in `path`.
+        missing: Vec<String>,
+    },
+    /// A passthrough column is in some files but not in others.
+    #[error("column `{column}` is in `{}` but not in `{}`", .present_in.display(), .path.display())]
+    InconsistentColumn {
+        /// The column.
+        column: String,
+        /// A file that has it.
+        present_in: PathBuf,
+        /// A file that lacks it.
+        path: PathBuf,
+    },
+    /// Labels are required (or other files have them) but this file has neither the source
+    /// column nor a matching file label.
+    #[error("`{}`, row 0: no source label: no `{column}` column and no file label matches this file", .path.display())]
+    NoSourceLabel {
+        /// The file.
+        path: PathBuf,
+        /// The source column name looked for.
+        column: String,
+    },
+    /// An empty or null source label.
+    #[error("`{}`, row {row}: missing source label in column `{column}`", .path.display())]
+    MissingSourceLabel {
+        /// The file.
+        path: PathBuf,
+        /// 0-based data row in the file.
+        row: usize,
+        /// The source column.
+        column: String,
+    },
+    /// A label that is not in the given vocabulary.
+    #[error("`{}`, row {row}: source `{label}` is not in the vocabulary ({})", .path.display(), .known.join(", "))]
+    UnknownSource {
+        /// The file.
+        path: PathBuf,
+        /// 0-based data row (first occurrence in the file).
+        row: usize,
+        /// The label.
+        label: String,
+        /// The vocabulary.
+        known: Vec<String>,
+    },
+    /// `EventTable::select_features` was asked for a feature the table lacks.
+    #[error("feature `{name}` is not in the table; features are: {}", .available.join(", "))]
+    UnknownFeature {
+        /// The feature asked for.
+        name: String,
+        /// The table's features.
+        available: Vec<String>,
+    },
+    /// The `DataSpec` itself is inconsistent (duplicate feature names, ...).
+    #[error("invalid data spec: {0}")]
+    InvalidSpec(String),
+}
+
+pub(super) fn parquet_err(path: &Path, context: &str, e: impl std::fmt::Display) -> DataError {
+    DataError::Parquet {
+        path: path.to_path_buf(),
+        message: format!("{context}{e}"),
+    }
+}
+
+pub(super) fn csv_err(path: &Path, e: csv::Error) -> DataError {
+    if let csv::ErrorKind::Io(_) = e.kind() {
+        let msg = e.to_string();
+        if let csv::ErrorKind::Io(io) = e.into_kind() {
+            return DataError::Io {
+                path: path.to_path_buf(),
+                source: io,
+            };
+        }
+        return DataError::Csv {
+            path: path.to_path_buf(),
+            message: msg,
+        };
+    }
+    DataError::Csv {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}

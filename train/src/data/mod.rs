@@ -1,0 +1,75 @@
+//! Event loading: Parquet and CSV files into one row-major `f32` table.
+//!
+//! # Overview
+//!
+//! ```text
+//! let paths = expand_inputs(&["data/sample/train/*.parquet".into()])?;
+//! let table = load_events(&paths, &DataSpec::default(), None, true)?;
+//! let (train, val) = split_indices(table.len(), 0.1, 42);
+//! let x: &[f32] = table.row(train[0] as usize);
+//! ```
+//!
+//! # Rules
+//!
+//! * **Formats** by extension: `.parquet` / `.pq` / `.parq` (Parquet, flat schema) and `.csv`
+//!   (comma-separated, header row, fields trimmed). Anything else is an error.
+//! * **Features**: `DataSpec::features` in that order, or by default every float column
+//!   (Parquet `FLOAT`/`DOUBLE`; CSV: every column whose non-empty values all parse as numbers)
+//!   that is not a metadata column. Metadata columns are the source column, the weight column,
+//!   `weight`, `event_id` and the passthrough names. The default order is the column order of
+//!   the first file. Integer columns named explicitly in `features` are accepted and converted.
+//!   Every file must have the same feature set; columns are mapped by name, so the order may
+//!   differ from file to file.
+//! * **Labels** (the generator configuration of each event) come from a matching
+//!   `DataSpec::file_labels` entry (which overrides the column) or else from the source column
+//!   (string, or integer written in decimal). With a `vocabulary` (model already trained) every
+//!   label must be in it and `EventTable::sources` is the vocabulary; otherwise
+//!   `sources` is the sorted set of labels seen. With `require_labels == false` and no label
+//!   source in any file, `labels` and `sources` are empty; a file with labels next to one
+//!   without is an error either way.
+//! * **Weights**: read from `DataSpec::weight_column` when it is set (it must then exist in
+//!   every file); `None` otherwise.
+//! * **Passthrough** columns (default `source`, `process`, `event_id`) are kept for output when
+//!   present in every file; a column present in some files but not in others is an error. Type:
+//!   string if it is a string in any file, else `F64` if it is a float in any file, else `I64`.
+//! * **Nothing is silently skipped**: a missing value (Parquet null, empty CSV cell) in any
+//!   column that is read, a NaN/±Inf feature or weight, an empty file, an unreadable file, a
+//!   glob matching nothing, ... are errors ([`DataError`]) naming the file, the column and the
+//!   row. Rows are 0-based data-row indices within the file (the CSV header is not counted).
+//!
+//! # Memory
+//!
+//! Row counts come from the Parquet footers (a counting pass for CSV), the row-major feature
+//! buffer is allocated once (`n × F` floats) and each Parquet row group is decoded in blocks of
+//! a few thousand rows straight into its slice of that buffer, row groups in parallel on
+//! scoped threads. No per-row structures are built; the only other allocations are the label,
+//! weight and passthrough columns.
+//!
+//! # Layout
+//!
+//! In the order a load runs: `inspect` finds the files ([`expand_inputs`]) and reads their
+//! schemas and row counts without decoding data; `columns` plans which column of each file goes
+//! where; `load` ([`load_events`]) allocates the outputs and runs one job per row group or file
+//! with the `parquet` and `csv` readers. `table` holds the types ([`DataSpec`], [`EventTable`],
+//! [`Column`]) and [`split_indices`]; `error` holds [`DataError`], the one error type.
+
+mod columns;
+mod csv;
+mod error;
+mod inspect;
+mod load;
+mod parquet;
+mod table;
+#[cfg(test)]
+mod testutil;
+
+pub use error::DataError;
+pub use inspect::expand_inputs;
+pub use load::load_events;
+pub use table::{Column, DataSpec, EventTable, split_indices};
+
+/// Default name of the column holding the source (generator configuration) label.
+pub const DEFAULT_SOURCE_COLUMN: &str = "source";
+
+/// Default passthrough columns: kept for output when present.
+pub const DEFAULT_PASSTHROUGH: [&str; 3] = ["source", "process", "event_id"];

@@ -1,0 +1,158 @@
+//! Fixtures for the data tests: temporary directories and small Parquet / CSV files written
+//! with the `parquet` crate's own writer.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use std::io::Write;
+use std::sync::Arc;
+
+use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+
+/// A fresh temp directory per test.
+pub(super) fn tmpdir(name: &str) -> TmpDir {
+    let d = std::env::temp_dir().join(format!("bead-data-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    TmpDir(d)
+}
+
+/// Removed when dropped.
+pub(super) struct TmpDir(PathBuf);
+
+impl std::ops::Deref for TmpDir {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(super) enum Col<'a> {
+    F32(&'a str, Vec<f32>),
+    F64(&'a str, Vec<f64>),
+    I64(&'a str, Vec<i64>),
+    Str(&'a str, Vec<&'a str>),
+    /// optional float with nulls (None)
+    OptF32(&'a str, Vec<Option<f32>>),
+}
+
+/// Write a flat Parquet file; `group_rows` rows per row group.
+pub(super) fn write_parquet(path: &Path, cols: &[Col<'_>], group_rows: usize) {
+    let rows = match &cols[0] {
+        Col::F32(_, v) => v.len(),
+        Col::F64(_, v) => v.len(),
+        Col::I64(_, v) => v.len(),
+        Col::Str(_, v) => v.len(),
+        Col::OptF32(_, v) => v.len(),
+    };
+    let mut bounds = Vec::new();
+    let mut start = 0;
+    while start < rows || (rows == 0 && start == 0) {
+        let end = (start + group_rows).min(rows);
+        bounds.push((start, end));
+        start = end.max(start + 1);
+    }
+    write_parquet_groups(path, cols, &bounds);
+}
+
+/// Row groups with the given `[start, end)` row ranges (an empty range: an empty group).
+pub(super) fn write_parquet_groups(path: &Path, cols: &[Col<'_>], bounds: &[(usize, usize)]) {
+    let mut fields = String::new();
+    for c in cols {
+        let f = match c {
+            Col::F32(n, _) => format!("required float {n};"),
+            Col::F64(n, _) => format!("required double {n};"),
+            Col::I64(n, _) => format!("required int64 {n};"),
+            Col::Str(n, _) => format!("optional binary {n} (UTF8);"),
+            Col::OptF32(n, _) => format!("optional float {n};"),
+        };
+        fields.push_str(&f);
+    }
+    let schema = Arc::new(parse_message_type(&format!("message m {{ {fields} }}")).unwrap());
+    let props = Arc::new(WriterProperties::builder().build());
+    let file = File::create(path).unwrap();
+    let mut w = SerializedFileWriter::new(file, schema, props).unwrap();
+    for &(start, end) in bounds {
+        let mut rg = w.next_row_group().unwrap();
+        for c in cols {
+            let mut cw = rg.next_column().unwrap().unwrap();
+            match c {
+                Col::F32(_, v) => {
+                    cw.typed::<FloatType>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                Col::F64(_, v) => {
+                    cw.typed::<DoubleType>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                Col::I64(_, v) => {
+                    cw.typed::<Int64Type>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                Col::Str(_, v) => {
+                    let vals: Vec<ByteArray> =
+                        v[start..end].iter().map(|s| ByteArray::from(*s)).collect();
+                    let defs = vec![1i16; vals.len()];
+                    cw.typed::<ByteArrayType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .unwrap();
+                }
+                Col::OptF32(_, v) => {
+                    let vals: Vec<f32> = v[start..end].iter().flatten().copied().collect();
+                    let defs: Vec<i16> = v[start..end].iter().map(|x| x.is_some() as i16).collect();
+                    cw.typed::<FloatType>()
+                        .write_batch(&vals, Some(&defs), None)
+                        .unwrap();
+                }
+            }
+            cw.close().unwrap();
+        }
+        rg.close().unwrap();
+    }
+    w.close().unwrap();
+}
+
+pub(super) fn write_text(path: &Path, text: &str) {
+    File::create(path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+}
+
+pub(super) fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A standard small file: features a (f32), b (f64), c (f32); metadata source, event_id, weight.
+pub(super) fn std_file(path: &Path, src: &str, n: usize, offset: i64, group_rows: usize) {
+    let a: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let b: Vec<f64> = (0..n).map(|i| 100.0 + i as f64).collect();
+    let c: Vec<f32> = (0..n).map(|i| -(i as f32)).collect();
+    let ids: Vec<i64> = (0..n as i64).map(|i| offset + i).collect();
+    let w: Vec<f32> = vec![1.5; n];
+    let s: Vec<&str> = vec![src; n];
+    write_parquet(
+        path,
+        &[
+            Col::F32("a", a),
+            Col::F64("b", b),
+            Col::Str("source", s),
+            Col::F32("c", c),
+            Col::I64("event_id", ids),
+            Col::F32("weight", w),
+        ],
+        group_rows,
+    );
+}
