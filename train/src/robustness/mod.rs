@@ -7,7 +7,7 @@
 //! robust to the generator difference, 2 when the unseen generator fires the trigger twice as
 //! often. The same protocol trained on each single source is the baseline that enrichment must
 //! beat. Every number is weighted, repeated over seeds (mean ± std) and carries the interval of
-//! [`weighted::inflation`](crate::weighted::inflation), which includes the threshold's own statistical error.
+//! [`crate::weighted::inflation`], which includes the threshold's own statistical error.
 //!
 //! Signals: each signal file is split in two halves (seeded, fixed). The *validation* half
 //! chooses the head reported as `selected_head` (highest mean AUC over signals); the *test*

@@ -3,7 +3,7 @@
 //!
 //! Generators such as Sherpa or MadGraph at NLO produce weighted events, some negative. A
 //! false-positive rate is then Σ_{score > t} w / Σ w, not k/n. Conventions (shared with
-//! [the rest of this module](super)):
+//! the unweighted statistics of this folder):
 //! - an event is accepted when `score > t` (strictly);
 //! - `-0.0 == +0.0`, NaN sorts above every number;
 //! - negative weights are allowed; a sample whose total weight is ≤ 0 cannot define a rate
@@ -220,9 +220,9 @@ impl<'a> Sample<'a> {
     }
 }
 
-/// Weighted area under the ROC curve: Σ_i Σ_j w_i w_j ([s_i > b_j] + ½[s_i = b_j]) / (W_S W_B),
+/// Weighted area under the ROC curve: Σ_i Σ_j w_i w_j (\[s_i > b_j\] + ½\[s_i = b_j\]) / (W_S W_B),
 /// the weighted Mann–Whitney statistic. `O((n + m) log(n + m))`. Unit weights give
-/// [`super::roc_auc`] exactly.
+/// `roc_auc` (unweighted, test reference) exactly.
 pub fn auc(background: &Sample, signal: &Sample) -> f64 {
     if background.scores.is_empty() || signal.scores.is_empty() {
         return f64::NAN;
@@ -286,7 +286,7 @@ impl Cut {
 
 /// The working-point threshold for a target false-positive rate on a weighted sample.
 ///
-/// Convention (the weighted form of [`super::threshold_for_fpr`], identical to it for
+/// Convention (the weighted form of `threshold_for_fpr` (unweighted, test reference), identical to it for
 /// unit weights): walking down from the highest score, the threshold is the lowest sample
 /// value `t` reached before the weight strictly above the next lower value would exceed
 /// `fpr · Σw`. Ties can make the realised rate lower than `fpr`, never higher (with
@@ -360,7 +360,7 @@ pub fn rate(above: Counts, total: Counts, cl: f64) -> Rate {
 }
 
 /// Clopper–Pearson with real-valued counts (`k ≤ n`), the form used for effective counts.
-/// The edges come from the precise bisection inverse of [`super::clopper_pearson`].
+/// The edges come from the precise bisection inverse of `clopper_pearson` (unweighted, test reference).
 pub fn clopper_pearson_real(k: f64, n: f64, cl: f64) -> (f64, f64) {
     if n.is_nan() || n <= 0.0 || !k.is_finite() {
         return (0.0, 1.0);
@@ -455,7 +455,7 @@ pub fn inflation(test_above: Counts, test_total: Counts, cut: &Cut, cl: f64) -> 
 
 /// Weighted ROC curve `(fpr, tpr)` for "accept `score ≥ t`" over every distinct score, from
 /// `(0, 0)` to `(1, 1)`, thinned for a logarithmic FPR axis exactly as
-/// [`super::roc_curve`] (which it equals for unit weights).
+/// `roc_curve` (unweighted, test reference) (which it equals for unit weights).
 pub fn roc_curve(background: &Sample, signal: &Sample, points: usize) -> Vec<(f64, f64)> {
     if background.scores.is_empty() || signal.scores.is_empty() {
         return Vec::new();
