@@ -135,8 +135,12 @@ impl Schedule {
 pub struct DataConfig {
     /// Training files (Parquet or CSV; globs allowed).
     pub train: Vec<String>,
-    /// Feature columns, in order. Empty: every float column that is not metadata.
+    /// Feature columns, in order. Empty: every column that is not metadata (source, weight,
+    /// `event_id`, `process`, the `ignore` columns), each of which must then be numeric.
     pub features: Vec<String>,
+    /// Columns left out of the default feature set (and not read) when `features` is empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<String>,
     /// Column holding the source (generator configuration) label.
     pub source_column: String,
     /// Optional per-event weight column.
@@ -155,6 +159,7 @@ impl Default for DataConfig {
         Self {
             train: Vec::new(),
             features: Vec::new(),
+            ignore: Vec::new(),
             source_column: "source".into(),
             weight_column: None,
             file_labels: Default::default(),
@@ -441,8 +446,11 @@ pub const TEMPLATE: &str = r#"# bead training configuration. Every key is option
 [data]
 # Event files: Parquet or CSV, one row per event; globs allowed (or --train).
 train = ["data/sample/train/*.parquet"]
-# Feature columns in order. Empty = every float column that is not metadata.
+# Feature columns in order. Empty = every column that is not metadata (source, weight,
+# event_id, process); each must then be numeric, or be listed in `ignore`.
 features = []
+# Columns to leave out of the default feature set, e.g. string or boolean bookkeeping columns.
+ignore = []
 # Column with the source (generator/tune) label of each event (or --source-column).
 source_column = "source"
 # Optional per-event weight column.

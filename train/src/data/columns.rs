@@ -47,7 +47,7 @@ pub(super) fn plan(
     if let Some(w) = &spec.weight_column {
         meta.insert(w);
     }
-    for p in &spec.passthrough {
+    for p in spec.passthrough.iter().chain(&spec.ignore) {
         meta.insert(p);
     }
 
@@ -66,18 +66,11 @@ pub(super) fn plan(
             list.clone()
         }
         None => {
-            let default_set = |f: &FileInfo| -> Vec<String> {
-                f.columns
-                    .iter()
-                    .filter(|c| {
-                        let numeric = c.kind == Kind::Float
-                            || (f.format == Format::Csv && c.kind == Kind::Int);
-                        numeric && !meta.contains(c.name.as_str())
-                    })
-                    .map(|c| c.name.clone())
-                    .collect()
-            };
-            let first = default_set(&files[0]);
+            let sets = files
+                .iter()
+                .map(|f| default_features(f, &meta))
+                .collect::<Result<Vec<_>, _>>()?;
+            let first = &sets[0];
             if first.is_empty() {
                 return Err(DataError::NoFeatures {
                     path: files[0].path.clone(),
@@ -85,8 +78,7 @@ pub(super) fn plan(
                 });
             }
             let first_set: HashSet<&String> = first.iter().collect();
-            for f in &files[1..] {
-                let set = default_set(f);
+            for (f, set) in files.iter().zip(&sets).skip(1) {
                 let this: HashSet<&String> = set.iter().collect();
                 if this != first_set {
                     let extra = set
@@ -107,7 +99,7 @@ pub(super) fn plan(
                     });
                 }
             }
-            first
+            first.clone()
         }
     };
     let mut feature_cols = Vec::with_capacity(files.len());
@@ -226,27 +218,50 @@ pub(super) fn plan(
     })
 }
 
-fn check_numeric(f: &FileInfo, c: &ColInfo) -> Result<(), DataError> {
-    match &c.kind {
-        Kind::Float | Kind::Int => Ok(()),
-        Kind::Str => {
-            let detail = match f.format {
-                Format::Parquet => "string column".to_string(),
-                Format::Csv => {
-                    first_non_number(f, c).unwrap_or_else(|| "not all values are numbers".into())
-                }
-            };
-            Err(DataError::NonNumeric {
+/// The default features of `f`: every column that is not in `metadata`, in file order. Each
+/// of them must be usable as a feature; dropping one silently would change the model's inputs.
+fn default_features(f: &FileInfo, metadata: &HashSet<&str>) -> Result<Vec<String>, DataError> {
+    let mut names = Vec::new();
+    for c in &f.columns {
+        if metadata.contains(c.name.as_str()) {
+            continue;
+        }
+        if let Some(detail) = not_numeric(f, c) {
+            return Err(DataError::UnusableColumn {
                 path: f.path.clone(),
                 column: c.name.clone(),
                 detail,
-            })
+            });
         }
-        Kind::Other(t) => Err(DataError::NonNumeric {
+        names.push(c.name.clone());
+    }
+    Ok(names)
+}
+
+/// A column that must be numeric (a feature or the weights).
+fn check_numeric(f: &FileInfo, c: &ColInfo) -> Result<(), DataError> {
+    match not_numeric(f, c) {
+        None => Ok(()),
+        Some(detail) => Err(DataError::NonNumeric {
             path: f.path.clone(),
             column: c.name.clone(),
-            detail: format!("{t} column"),
+            detail,
         }),
+    }
+}
+
+/// Why `c` cannot be read as numbers (its type, or for CSV its first bad cell); `None` when it
+/// can.
+fn not_numeric(f: &FileInfo, c: &ColInfo) -> Option<String> {
+    match &c.kind {
+        Kind::Float | Kind::Int => None,
+        Kind::Str => Some(match f.format {
+            Format::Parquet => "string column".to_string(),
+            Format::Csv => {
+                first_non_number(f, c).unwrap_or_else(|| "not all values are numbers".into())
+            }
+        }),
+        Kind::Other(t) => Some(format!("{t} column")),
     }
 }
 
@@ -468,5 +483,117 @@ mod tests {
             matches!(&e, DataError::InconsistentColumn { column, .. } if column == "process"),
             "{e}"
         );
+    }
+
+    /// The layout of the shipped files (float features, then `source`, `process`, `event_id`,
+    /// `weight`) plus integer columns, which are features too.
+    #[test]
+    fn default_features_are_every_column_but_the_metadata() {
+        let d = tmpdir("default-all");
+        let p = d.join("x.parquet");
+        write_parquet(
+            &p,
+            &[
+                Col::F32("a", vec![1.5, 2.5]),
+                Col::I32("n_jets", vec![3, 4]),
+                Col::I64("n_leptons", vec![0, 1]),
+                Col::Str("source", vec!["s", "s"]),
+                Col::Str("process", vec!["qcd", "ttbar"]),
+                Col::I64("event_id", vec![7, 8]),
+                Col::F32("weight", vec![1.0, 1.0]),
+            ],
+            10,
+        );
+        let t = load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true).unwrap();
+        assert_eq!(t.feature_names, strs(&["a", "n_jets", "n_leptons"]));
+        assert_eq!(t.features, vec![1.5, 3.0, 0.0, 2.5, 4.0, 1.0]);
+    }
+
+    #[test]
+    fn default_features_refuse_columns_that_cannot_be_features() {
+        let d = tmpdir("default-unusable");
+        let p = d.join("x.parquet");
+        let cases = [
+            (Col::Str("label", vec!["u", "v"]), "string"),
+            (Col::Bool("flag", vec![true, false]), "boolean"),
+            (Col::F16("half", vec![0x3C00, 0x4000]), "float16"),
+            (Col::Decimal("price", vec![12345, 100]), "decimal(9, 2)"),
+        ];
+        for (column, type_name) in cases {
+            let name = match &column {
+                Col::Str(n, _) | Col::Bool(n, _) | Col::F16(n, _) | Col::Decimal(n, _) => {
+                    n.to_string()
+                }
+                _ => unreachable!(),
+            };
+            write_parquet(
+                &p,
+                &[
+                    Col::F32("a", vec![1.0, 2.0]),
+                    column,
+                    Col::Str("source", vec!["s", "s"]),
+                ],
+                10,
+            );
+            let e = load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true)
+                .unwrap_err();
+            assert!(
+                matches!(&e, DataError::UnusableColumn { path, column, detail }
+                    if path == &p && column == &name && detail.contains(type_name)),
+                "{e}"
+            );
+            let msg = e.to_string();
+            assert!(
+                msg.contains("x.parquet")
+                    && msg.contains(&format!("`{name}`"))
+                    && msg.contains("[data] features")
+                    && msg.contains(&format!("[data] ignore = [\"{name}\"]")),
+                "{msg}"
+            );
+            // Listed features: other columns are not read, as before.
+            let listed = DataSpec {
+                features: Some(strs(&["a"])),
+                ..DataSpec::default()
+            };
+            let t = load_events(std::slice::from_ref(&p), &listed, None, true).unwrap();
+            assert_eq!(t.features, vec![1.0, 2.0]);
+            // Or the column is ignored by name.
+            let ignored = DataSpec {
+                ignore: vec![name.clone()],
+                ..DataSpec::default()
+            };
+            let t = load_events(std::slice::from_ref(&p), &ignored, None, true).unwrap();
+            assert_eq!(t.feature_names, strs(&["a"]));
+        }
+    }
+
+    #[test]
+    fn default_features_refuse_csv_columns_with_a_cell_that_is_not_a_number() {
+        let d = tmpdir("default-csv");
+        let p = d.join("x.csv");
+        write_text(&p, "a,b,source\n1,2,s\n3,abc,s\n5,6,s\n");
+        let e =
+            load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true).unwrap_err();
+        assert!(
+            matches!(&e, DataError::UnusableColumn { column, detail, .. }
+                if column == "b" && detail.contains("row 1") && detail.contains("`abc`")),
+            "{e}"
+        );
+        assert!(e.to_string().contains("x.csv"), "{e}");
+        // A column with no values at all cannot be a feature either.
+        write_text(&p, "a,b,source\n1,,s\n3,,s\n");
+        let e =
+            load_events(std::slice::from_ref(&p), &DataSpec::default(), None, true).unwrap_err();
+        assert!(
+            matches!(&e, DataError::UnusableColumn { column, detail, .. }
+                if column == "b" && detail.contains("no values")),
+            "{e}"
+        );
+        let listed = DataSpec {
+            features: Some(strs(&["a"])),
+            ..DataSpec::default()
+        };
+        let t = load_events(std::slice::from_ref(&p), &listed, None, true).unwrap();
+        assert_eq!(t.features, vec![1.0, 3.0]);
     }
 }

@@ -126,6 +126,40 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// Without an explicit feature list, a column that is not metadata cannot be a feature
+    /// (string, boolean, float16, decimal, nested, or a CSV column with a cell that is not a
+    /// number). `[data] ignore` is `DataSpec::ignore`.
+    #[error(
+        "`{}`: column `{column}` ({detail}) cannot be a feature; list the features in [data] \
+         features, or leave it out with [data] ignore = [\"{column}\"]",
+        .path.display()
+    )]
+    UnusableColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// Its type, or for CSV the row and value of its first cell that is not a number.
+        detail: String,
+    },
+    /// Two columns of one file have the same name.
+    #[error("`{}`: column `{column}` appears more than once", .path.display())]
+    DuplicateColumn {
+        /// The file.
+        path: PathBuf,
+        /// The repeated name.
+        column: String,
+    },
+    /// The table does not fit in memory (the allocator refused it).
+    #[error("{rows} events × {columns} values ({gib:.1} GiB) do not fit in memory")]
+    TooLarge {
+        /// Events in all files.
+        rows: usize,
+        /// Values per event in the output that could not be allocated.
+        columns: usize,
+        /// Size of that output.
+        gib: f64,
+    },
     /// The file has no feature columns at all.
     #[error("`{}`: no numeric feature columns; columns are: {}", .path.display(), .available.join(", "))]
     NoFeatures {

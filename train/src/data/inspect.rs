@@ -6,11 +6,12 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use parquet::basic::Type as PhysicalType;
+use parquet::basic::{ConvertedType, LogicalType, Type as PhysicalType};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 
 use super::DataError;
 use super::error::{csv_err, parquet_err};
+use super::footer::checked_row_groups;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Format {
@@ -104,7 +105,8 @@ pub(super) enum Kind {
     Int,
     /// Parquet BYTE_ARRAY; CSV: anything else.
     Str,
-    /// Unusable here (nested, boolean, INT96, fixed-length bytes).
+    /// Unusable here (nested, boolean, INT96, float16, other fixed-length bytes, decimal); the
+    /// type as shown in messages.
     Other(String),
 }
 
@@ -169,20 +171,39 @@ fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let mut columns = Vec::with_capacity(schema.num_columns());
+    let mut seen = HashSet::new();
     for (index, descr) in schema.columns().iter().enumerate() {
         let parts = descr.path().parts();
         let name = parts.join(".");
         let physical = descr.physical_type();
         let kind = if parts.len() > 1 || descr.max_rep_level() > 0 {
             Kind::Other("nested".into())
+        } else if descr.converted_type() == ConvertedType::DECIMAL {
+            // The unscaled integers are not the values: refuse rather than misread them.
+            Kind::Other(format!(
+                "decimal({}, {})",
+                descr.type_precision(),
+                descr.type_scale()
+            ))
         } else {
             match physical {
                 PhysicalType::FLOAT | PhysicalType::DOUBLE => Kind::Float,
                 PhysicalType::INT32 | PhysicalType::INT64 => Kind::Int,
                 PhysicalType::BYTE_ARRAY => Kind::Str,
+                PhysicalType::FIXED_LEN_BYTE_ARRAY
+                    if descr.logical_type_ref() == Some(&LogicalType::Float16) =>
+                {
+                    Kind::Other("float16".into())
+                }
                 other => Kind::Other(other.to_string().to_lowercase()),
             }
         };
+        if !seen.insert(name.clone()) {
+            return Err(DataError::DuplicateColumn {
+                path: path.to_path_buf(),
+                column: name,
+            });
+        }
         columns.push(ColInfo {
             name,
             kind,
@@ -191,21 +212,19 @@ fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
             max_def: descr.max_def_level(),
         });
     }
-    let mut groups = Vec::with_capacity(meta.num_row_groups());
-    for rg in meta.row_groups() {
-        let r = usize::try_from(rg.num_rows())
-            .map_err(|_| parquet_err(path, "", format!("negative row count {}", rg.num_rows())))?;
-        groups.push(r);
-    }
+    let mut file = File::open(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let file_len = file
+        .metadata()
+        .map_err(|e| DataError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?
+        .len();
+    let groups = checked_row_groups(path, &mut file, file_len, meta)?;
     let rows: usize = groups.iter().sum();
-    let declared = meta.file_metadata().num_rows();
-    if declared >= 0 && declared as usize != rows {
-        return Err(parquet_err(
-            path,
-            "",
-            format!("footer says {declared} rows but the row groups hold {rows}"),
-        ));
-    }
     if rows == 0 {
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
@@ -252,9 +271,9 @@ fn inspect_csv(path: &Path) -> Result<FileInfo, DataError> {
     let mut seen = HashSet::new();
     for h in header.iter() {
         if !seen.insert(h) {
-            return Err(DataError::Csv {
+            return Err(DataError::DuplicateColumn {
                 path: path.to_path_buf(),
-                message: format!("column `{h}` appears twice in the header"),
+                column: h.to_string(),
             });
         }
     }
@@ -391,5 +410,36 @@ mod tests {
             Err(DataError::Io { .. })
         ));
         assert!(matches!(expand_inputs(&[]), Err(DataError::NoInputs)));
+    }
+
+    #[test]
+    fn duplicate_column_names_are_errors() {
+        let d = tmpdir("duplicates");
+        let p = d.join("x.parquet");
+        write_parquet(
+            &p,
+            &[
+                Col::F32("j1_pt", vec![1.0]),
+                Col::F32("j1_eta", vec![0.5]),
+                Col::F32("j1_pt", vec![2.0]),
+            ],
+            10,
+        );
+        let c = d.join("x.csv");
+        write_text(&c, "j1_pt,j1_eta,j1_pt\n1,0.5,2\n");
+        for path in [p, c] {
+            let e = load_events(
+                std::slice::from_ref(&path),
+                &DataSpec::default(),
+                None,
+                false,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&e, DataError::DuplicateColumn { path: f, column } if f == &path && column == "j1_pt"),
+                "{e}"
+            );
+            assert!(e.to_string().contains(&path.display().to_string()), "{e}");
+        }
     }
 }

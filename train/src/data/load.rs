@@ -46,23 +46,33 @@ pub fn load_events(
     }
     let has_labels = plan.labels.iter().any(|l| !matches!(l, LabelSource::None));
 
-    // one allocation per output (zeroed pages come from the OS lazily)
-    let mut features = vec![0f32; n * nf];
+    // One allocation per output, made only now that every footer has been checked (see
+    // `footer`), and asked for fallibly: a table too large for memory is an error, not an abort.
+    let too_large = |columns: usize, bytes_per_value: usize| DataError::TooLarge {
+        rows: n,
+        columns,
+        gib: (n * columns * bytes_per_value) as f64 / (1u64 << 30) as f64,
+    };
+    let mut features = zeroed::<f32>(n * nf).ok_or_else(|| too_large(nf, 4))?;
     let mut labels = if has_labels {
-        vec![0u32; n]
+        zeroed::<u32>(n).ok_or_else(|| too_large(1, 4))?
     } else {
         Vec::new()
     };
-    let mut weights = plan.weight.as_ref().map(|_| vec![0f32; n]);
-    let mut pass: Vec<Column> = plan
-        .passthrough
-        .iter()
-        .map(|(_, k)| match k {
-            PassKind::Str => Column::Str(vec![String::new(); n]),
-            PassKind::I64 => Column::I64(vec![0; n]),
-            PassKind::F64 => Column::F64(vec![0.0; n]),
-        })
-        .collect();
+    let mut weights = match plan.weight {
+        Some(_) => Some(zeroed::<f32>(n).ok_or_else(|| too_large(1, 4))?),
+        None => None,
+    };
+    let mut pass = Vec::with_capacity(plan.passthrough.len());
+    for (_, kind) in &plan.passthrough {
+        pass.push(match kind {
+            PassKind::Str => {
+                Column::Str(zeroed(n).ok_or_else(|| too_large(1, std::mem::size_of::<String>()))?)
+            }
+            PassKind::I64 => Column::I64(zeroed(n).ok_or_else(|| too_large(1, 8))?),
+            PassKind::F64 => Column::F64(zeroed(n).ok_or_else(|| too_large(1, 8))?),
+        });
+    }
 
     // jobs: one per row group (parquet) / file (csv), each with its disjoint output slices
     struct Job<'a> {
@@ -267,6 +277,14 @@ pub fn load_events(
     })
 }
 
+/// `len` default values (zeros), or `None` when the allocator refuses that size. The size is
+/// asked for fallibly first, because `vec!` aborts the process on failure; `vec!` then gets
+/// zeroed pages for numbers, which the OS maps lazily as the readers write them.
+fn zeroed<T: Clone + Default>(len: usize) -> Option<Vec<T>> {
+    Vec::<T>::new().try_reserve_exact(len).ok()?;
+    Some(vec![T::default(); len])
+}
+
 pub(super) enum PassSlice<'a> {
     Str(&'a mut [String]),
     I64(&'a mut [i64]),
@@ -410,10 +428,11 @@ fn run_job(
 mod tests {
     use std::path::{Path, PathBuf};
 
+    use super::zeroed;
     use crate::data::testutil::strs;
     use crate::data::{DataSpec, expand_inputs, load_events};
 
-    /// The shipped sample and (when present) the full data set.
+    /// The shipped sample and (when present) the full data set, with the default spec.
     #[test]
     fn shipped_sample_loads() {
         // BEAD_SAMPLE_DIR overrides (for building this module outside the workspace)
@@ -449,5 +468,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(&test.features[..200 * 57], &csv.features[..]);
+
+        // The full data set beside the checkout has the same layout: the defaults load it.
+        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+        if !full.exists() {
+            eprintln!("skipping the full data set: {} not found", full.display());
+            return;
+        }
+        for split in ["train", "test", "signals"] {
+            let paths = expand_inputs(&[format!("{}/{split}/*.parquet", full.display())]).unwrap();
+            let t = load_events(&paths, &DataSpec::default(), None, true).unwrap();
+            assert_eq!(t.feature_names, test.feature_names, "{split}");
+            let kept: Vec<&str> = t.passthrough.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(kept, ["source", "process", "event_id"], "{split}");
+        }
+    }
+
+    #[test]
+    fn outputs_too_large_to_allocate_are_refused_not_aborted() {
+        assert_eq!(zeroed::<f32>(3), Some(vec![0.0; 3]));
+        assert_eq!(
+            zeroed::<String>(2),
+            Some(vec![String::new(), String::new()])
+        );
+        assert_eq!(zeroed::<f32>(usize::MAX / 8), None);
     }
 }

@@ -13,13 +13,17 @@
 //!
 //! * **Formats** by extension: `.parquet` / `.pq` / `.parq` (Parquet, flat schema) and `.csv`
 //!   (comma-separated, header row, fields trimmed). Anything else is an error.
-//! * **Features**: `DataSpec::features` in that order, or by default every float column
-//!   (Parquet `FLOAT`/`DOUBLE`; CSV: every column whose non-empty values all parse as numbers)
-//!   that is not a metadata column. Metadata columns are the source column, the weight column,
-//!   `weight`, `event_id` and the passthrough names. The default order is the column order of
-//!   the first file. Integer columns named explicitly in `features` are accepted and converted.
-//!   Every file must have the same feature set; columns are mapped by name, so the order may
-//!   differ from file to file.
+//! * **Features**: `DataSpec::features` in that order (other columns are not read), or by
+//!   default every column that is not metadata, in the column order of the first file.
+//!   Metadata columns are the source column, the weight column, `weight`, `event_id`, the
+//!   passthrough names (default `source`, `process`, `event_id`) and `DataSpec::ignore`. Every
+//!   default feature must be numeric (Parquet `FLOAT`/`DOUBLE`/`INT32`/`INT64`; CSV: every
+//!   non-empty value parses as a number): a string, boolean, float16, decimal or nested column,
+//!   or a CSV column with a cell such as `abc`, is an error naming the file, the column and its
+//!   type (for CSV the row and the cell), never silently dropped; list the features or ignore
+//!   the column. Integers are converted to `f32`. Every file must have the same feature set;
+//!   columns are mapped by name, so the order may differ from file to file.
+//! * **Column names** must be unique within a file.
 //! * **Labels** (the generator configuration of each event) come from a matching
 //!   `DataSpec::file_labels` entry (which overrides the column) or else from the source column
 //!   (string, or integer written in decimal). With a `vocabulary` (model already trained) every
@@ -36,28 +40,36 @@
 //!   column that is read, a NaN/±Inf feature or weight, an empty file, an unreadable file, a
 //!   glob matching nothing, ... are errors ([`DataError`]) naming the file, the column and the
 //!   row. Rows are 0-based data-row indices within the file (the CSV header is not counted).
+//! * **Footers are checked before they are trusted**: the row counts, offsets and value counts
+//!   of a Parquet footer are held against each other, against the file size and against the
+//!   page headers (see `footer`) before anything is allocated, so a corrupt or lying footer is
+//!   an error naming the file, not a huge allocation or a panic in the decoder.
 //!
 //! # Memory
 //!
-//! Row counts come from the Parquet footers (a counting pass for CSV), the row-major feature
-//! buffer is allocated once (`n × F` floats) and each Parquet row group is decoded in blocks of
-//! a few thousand rows straight into its slice of that buffer, row groups in parallel on
-//! scoped threads. No per-row structures are built; the only other allocations are the label,
-//! weight and passthrough columns.
+//! Row counts come from the checked Parquet footers (a counting pass for CSV). The row-major
+//! feature buffer is allocated once (`n × F` floats, fallibly: a table that does not fit is
+//! [`DataError::TooLarge`]), and each Parquet row group is decoded in blocks of a few thousand
+//! rows straight into its slice of that buffer, row groups in parallel on scoped threads. No
+//! per-row structures are built; the only other allocations are the label, weight and
+//! passthrough columns.
 //!
 //! # Layout
 //!
 //! In the order a load runs: `inspect` finds the files ([`expand_inputs`]) and reads their
-//! schemas and row counts without decoding data; `columns` plans which column of each file goes
-//! where; `load` ([`load_events`]) allocates the outputs and runs one job per row group or file
-//! with the `parquet` and `csv` readers. `table` holds the types ([`DataSpec`], [`EventTable`],
-//! [`Column`]) and [`split_indices`]; `error` holds [`DataError`], the one error type.
+//! schemas and row counts without decoding data, `footer` checking what Parquet footers claim;
+//! `columns` plans which column of each file goes where; `load` ([`load_events`]) allocates
+//! the outputs and runs one job per row group or file with the `parquet` and `csv` readers.
+//! `table` holds the types ([`DataSpec`], [`EventTable`], [`Column`]) and [`split_indices`];
+//! `error` holds [`DataError`], the one error type.
 
 mod columns;
 mod csv;
 mod error;
+mod footer;
 mod inspect;
 mod load;
+mod page_header;
 mod parquet;
 mod table;
 #[cfg(test)]

@@ -12,8 +12,9 @@ use super::{DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DataSpec {
-    /// Feature columns in model order; `None`: every float non-metadata column, in the order of
-    /// the first file.
+    /// Feature columns in model order; `None`: every column that is not metadata (source,
+    /// weight, `event_id`, passthrough and `ignore` columns), in the order of the first file.
+    /// Each of those must then be numeric.
     pub features: Option<Vec<String>>,
     /// Column with the source label; `None` means [`DEFAULT_SOURCE_COLUMN`].
     pub source_column: Option<String>,
@@ -25,6 +26,9 @@ pub struct DataSpec {
     pub file_labels: Vec<(String, String)>,
     /// Columns kept for output when present in every file (default [`DEFAULT_PASSTHROUGH`]).
     pub passthrough: Vec<String>,
+    /// Columns that are neither features nor read at all when `features` is `None`, such as
+    /// string or boolean bookkeeping columns (default: none).
+    pub ignore: Vec<String>,
 }
 
 impl Default for DataSpec {
@@ -35,6 +39,7 @@ impl Default for DataSpec {
             weight_column: None,
             file_labels: Vec::new(),
             passthrough: DEFAULT_PASSTHROUGH.iter().map(|s| s.to_string()).collect(),
+            ignore: Vec::new(),
         }
     }
 }

@@ -2,12 +2,15 @@
 //! with the `parquet` crate's own writer.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, FloatType, Int64Type};
+use parquet::data_type::{
+    BoolType, ByteArray, ByteArrayType, DoubleType, FixedLenByteArray, FixedLenByteArrayType,
+    FloatType, Int32Type, Int64Type,
+};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader, ParquetMetaDataWriter};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -36,10 +39,17 @@ impl Drop for TmpDir {
     }
 }
 
+/// A column to write: name and values.
 pub(super) enum Col<'a> {
     F32(&'a str, Vec<f32>),
     F64(&'a str, Vec<f64>),
+    I32(&'a str, Vec<i32>),
     I64(&'a str, Vec<i64>),
+    Bool(&'a str, Vec<bool>),
+    /// IEEE half-precision bit patterns (`FIXED_LEN_BYTE_ARRAY(2)`, logical type `FLOAT16`).
+    F16(&'a str, Vec<u16>),
+    /// `INT32` annotated `DECIMAL(9, 2)`: unscaled values.
+    Decimal(&'a str, Vec<i32>),
     Str(&'a str, Vec<&'a str>),
     /// optional float with nulls (None)
     OptF32(&'a str, Vec<Option<f32>>),
@@ -50,7 +60,10 @@ pub(super) fn write_parquet(path: &Path, cols: &[Col<'_>], group_rows: usize) {
     let rows = match &cols[0] {
         Col::F32(_, v) => v.len(),
         Col::F64(_, v) => v.len(),
+        Col::I32(_, v) | Col::Decimal(_, v) => v.len(),
         Col::I64(_, v) => v.len(),
+        Col::Bool(_, v) => v.len(),
+        Col::F16(_, v) => v.len(),
         Col::Str(_, v) => v.len(),
         Col::OptF32(_, v) => v.len(),
     };
@@ -66,19 +79,33 @@ pub(super) fn write_parquet(path: &Path, cols: &[Col<'_>], group_rows: usize) {
 
 /// Row groups with the given `[start, end)` row ranges (an empty range: an empty group).
 pub(super) fn write_parquet_groups(path: &Path, cols: &[Col<'_>], bounds: &[(usize, usize)]) {
+    write_parquet_with(path, cols, bounds, WriterProperties::builder().build());
+}
+
+/// [`write_parquet_groups`] with the given writer properties (page version, page sizes, ...).
+pub(super) fn write_parquet_with(
+    path: &Path,
+    cols: &[Col<'_>],
+    bounds: &[(usize, usize)],
+    props: WriterProperties,
+) {
     let mut fields = String::new();
     for c in cols {
         let f = match c {
             Col::F32(n, _) => format!("required float {n};"),
             Col::F64(n, _) => format!("required double {n};"),
+            Col::I32(n, _) => format!("required int32 {n};"),
             Col::I64(n, _) => format!("required int64 {n};"),
+            Col::Bool(n, _) => format!("required boolean {n};"),
+            Col::F16(n, _) => format!("required fixed_len_byte_array (2) {n} (FLOAT16);"),
+            Col::Decimal(n, _) => format!("required int32 {n} (DECIMAL(9, 2));"),
             Col::Str(n, _) => format!("optional binary {n} (UTF8);"),
             Col::OptF32(n, _) => format!("optional float {n};"),
         };
         fields.push_str(&f);
     }
     let schema = Arc::new(parse_message_type(&format!("message m {{ {fields} }}")).unwrap());
-    let props = Arc::new(WriterProperties::builder().build());
+    let props = Arc::new(props);
     let file = File::create(path).unwrap();
     let mut w = SerializedFileWriter::new(file, schema, props).unwrap();
     for &(start, end) in bounds {
@@ -96,9 +123,28 @@ pub(super) fn write_parquet_groups(path: &Path, cols: &[Col<'_>], bounds: &[(usi
                         .write_batch(&v[start..end], None, None)
                         .unwrap();
                 }
+                Col::I32(_, v) | Col::Decimal(_, v) => {
+                    cw.typed::<Int32Type>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
                 Col::I64(_, v) => {
                     cw.typed::<Int64Type>()
                         .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                Col::Bool(_, v) => {
+                    cw.typed::<BoolType>()
+                        .write_batch(&v[start..end], None, None)
+                        .unwrap();
+                }
+                Col::F16(_, v) => {
+                    let vals: Vec<FixedLenByteArray> = v[start..end]
+                        .iter()
+                        .map(|h| FixedLenByteArray::from(h.to_le_bytes().to_vec()))
+                        .collect();
+                    cw.typed::<FixedLenByteArrayType>()
+                        .write_batch(&vals, None, None)
                         .unwrap();
                 }
                 Col::Str(_, v) => {
@@ -155,4 +201,25 @@ pub(super) fn std_file(path: &Path, src: &str, n: usize, offset: i64, group_rows
         ],
         group_rows,
     );
+}
+
+/// Byte range of the Thrift-encoded footer of a Parquet file (between the data and the
+/// 4-byte footer length that precedes the closing `PAR1`).
+pub(super) fn footer_range(bytes: &[u8]) -> std::ops::Range<usize> {
+    let n = bytes.len();
+    let len = u32::from_le_bytes(bytes[n - 8..n - 4].try_into().unwrap()) as usize;
+    n - 8 - len..n - 8
+}
+
+/// Rewrite the footer of the Parquet file at `path` through `edit`, keeping the data pages:
+/// the parquet crate's own metadata writer encodes whatever `edit` returns, lies included.
+pub(super) fn rewrite_footer(path: &Path, edit: impl FnOnce(ParquetMetaData) -> ParquetMetaData) {
+    let bytes = std::fs::read(path).unwrap();
+    let footer = footer_range(&bytes);
+    let meta = ParquetMetaDataReader::decode_metadata(&bytes[footer.clone()]).unwrap();
+    let mut out = bytes[..footer.start].to_vec();
+    ParquetMetaDataWriter::new(&mut out, &edit(meta))
+        .finish()
+        .unwrap();
+    std::fs::write(path, out).unwrap();
 }

@@ -62,6 +62,7 @@ pub struct Prepared {
 pub fn data_spec(config: &TrainConfig) -> DataSpec {
     DataSpec {
         features: (!config.data.features.is_empty()).then(|| config.data.features.clone()),
+        ignore: config.data.ignore.clone(),
         source_column: Some(config.data.source_column.clone()),
         weight_column: config.data.weight_column.clone(),
         file_labels: config
