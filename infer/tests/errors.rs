@@ -1,11 +1,10 @@
 //! Load-time and scoring errors.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use bead_infer::onnx::{self, pb};
 use bead_infer::{LoadError, Model, ScoreError};
-use common::*;
+use bead_testkit::Rng;
+use bead_testkit::models::*;
 
 fn load_err(bytes: &[u8]) -> LoadError {
     Model::from_bytes(bytes, "bad.onnx").unwrap_err()
@@ -16,9 +15,9 @@ fn empty_random_truncated() {
     let e = load_err(&[]);
     assert!(matches!(e, LoadError::Empty { .. }), "{e}");
     assert!(e.to_string().contains("bad.onnx"));
-    let mut rng = Rng(5);
+    let mut rng = Rng::new(5);
     let random: Vec<u8> = (0..4096)
-        .map(|_| (rng.next() * 127.0 + 128.0) as u8)
+        .map(|_| (rng.uniform() * 127.0 + 128.0) as u8)
         .collect();
     let e = load_err(&random);
     assert!(matches!(e, LoadError::NotOnnx { .. }), "{e}");

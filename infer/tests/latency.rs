@@ -6,11 +6,10 @@
 //! version is `benches/infer_latency.rs` in the root package).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use bead_infer::{BenchError, BenchOptions, Latency, Model, bench_model};
+use bead_testkit::Rng;
+use bead_testkit::models::*;
 use bead_testkit::{CountingAlloc, counting_is_installed, thread_allocations};
-use common::*;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -39,7 +38,7 @@ fn check_consistent(what: &str, l: &Latency) {
 fn report_is_consistent_and_scoring_does_not_allocate() {
     assert!(counting_is_installed());
     let model = Model::from_bytes(&axol1tl(1), "axol1tl").unwrap();
-    let events = events(&mut Rng(7), 64, 57);
+    let events = events(&mut Rng::new(7), 64, 57);
     let options = BenchOptions {
         repetitions: 20_000,
         batch_size: 48,
@@ -72,7 +71,7 @@ fn report_is_consistent_and_scoring_does_not_allocate() {
 #[ignore = "timing; run with --release --ignored --nocapture"]
 fn bench_axol1tl() {
     let model = Model::from_bytes(&axol1tl(1), "axol1tl").unwrap();
-    let events = events(&mut Rng(7), 1024, 57);
+    let events = events(&mut Rng::new(7), 1024, 57);
     bench(&model, &events);
 }
 
@@ -80,7 +79,7 @@ fn bench_axol1tl() {
 #[ignore = "timing; run with --release --ignored --nocapture"]
 fn bench_default_like() {
     let model = Model::from_bytes(&default_like(1), "default_like").unwrap();
-    let events = default_like_events(&mut Rng(7), 1024);
+    let events = default_like_events(&mut Rng::new(7), 1024);
     bench(&model, &events);
 }
 

@@ -1,11 +1,10 @@
 //! Scoring allocates nothing once the session exists (counting global allocator).
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use bead_infer::{Model, ScoreError};
+use bead_testkit::Rng;
+use bead_testkit::models::*;
 use bead_testkit::{CountingAlloc, counting_is_installed, thread_allocations};
-use common::*;
 
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
@@ -19,11 +18,11 @@ fn scoring_never_allocates() {
         (activations(4), 9, false),
     ] {
         let model = Model::from_bytes(&bytes, "m").unwrap();
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3);
         let events = if f == 12 {
             raw_events(&mut rng, 64)
         } else {
-            rng.vec(64 * f, 2.0)
+            rng.uniform_vec(64 * f, 2.0)
         };
         let mut out = vec![0.0f32; 64];
         let mut mu = vec![0.0f32; model.latent_dim()];

@@ -1,10 +1,9 @@
 //! Our plan against tract's evaluator on models built with the ONNX builders.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use bead_infer::Model;
-use common::*;
+use bead_testkit::Rng;
+use bead_testkit::models::*;
 
 fn check(name: &str, bytes: &[u8], events: &[f32], with_mu: bool) {
     let model = Model::from_bytes(bytes, name).unwrap();
@@ -53,7 +52,7 @@ fn check(name: &str, bytes: &[u8], events: &[f32], with_mu: bool) {
 
 #[test]
 fn axol1tl_matches_tract() {
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let ev = events(&mut rng, 300, 57);
     check("axol1tl", &axol1tl(1), &ev, true);
     let model = Model::from_bytes(&axol1tl(1), "axol1tl").unwrap();
@@ -67,29 +66,29 @@ fn axol1tl_matches_tract() {
 
 #[test]
 fn preprocessing_matches_tract() {
-    let mut rng = Rng(8);
+    let mut rng = Rng::new(8);
     let ev = raw_events(&mut rng, 300);
     check("preprocessing", &preprocessing(2), &ev, true);
 }
 
 #[test]
 fn mahalanobis_matches_tract() {
-    let mut rng = Rng(9);
-    let ev = rng.vec(300 * 10, 3.0);
+    let mut rng = Rng::new(9);
+    let ev = rng.uniform_vec(300 * 10, 3.0);
     check("mahalanobis", &mahalanobis(3), &ev, false);
 }
 
 #[test]
 fn activations_match_tract() {
-    let mut rng = Rng(10);
-    let ev = rng.vec(300 * 9, 2.0);
+    let mut rng = Rng::new(10);
+    let ev = rng.uniform_vec(300 * 9, 2.0);
     check("activations", &activations(4), &ev, false);
 }
 
 #[test]
 fn float16_initializers_match_tract() {
-    let mut rng = Rng(11);
-    let ev = rng.vec(300 * 20, 1.0);
+    let mut rng = Rng::new(11);
+    let ev = rng.uniform_vec(300 * 20, 1.0);
     check("float16", &float16(5), &ev, true);
 }
 
@@ -108,7 +107,7 @@ fn load_from_file_and_model_is_send_sync() {
 
 #[test]
 fn default_like_matches_tract() {
-    let mut rng = Rng(12);
+    let mut rng = Rng::new(12);
     let ev = default_like_events(&mut rng, 300);
     check("default_like", &default_like(6), &ev, true);
 }

@@ -1,15 +1,14 @@
 //! One shared model, one session per thread: bit-identical scores.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
-mod common;
-
 use bead_infer::Model;
-use common::*;
+use bead_testkit::Rng;
+use bead_testkit::models::*;
 
 #[test]
 fn eight_threads_bit_identical() {
     let model = Model::from_bytes(&axol1tl(1), "axol1tl").unwrap();
-    let mut rng = Rng(21);
+    let mut rng = Rng::new(21);
     let events = events(&mut rng, 2000, 57);
     let mut want = vec![0.0f32; 2000];
     model.session().score_batch(&events, &mut want).unwrap();

@@ -14,9 +14,12 @@
 //!   let ((), allocations) = bead_testkit::allocations_during(|| buffer.fill(1.0));
 //!   assert_eq!(allocations, 0);
 //!   ```
+//! - [`models`]: small ONNX test models built on `bead_infer::onnx::GraphBuilder` (encoders,
+//!   preprocessing, Mahalanobis, activations, float16), with their events.
 //! - [`temp_dir`]: a fresh directory, removed when the returned [`TempDir`] is dropped.
 
 mod alloc;
+pub mod models;
 mod rng;
 
 pub use crate::{

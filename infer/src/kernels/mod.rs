@@ -284,23 +284,20 @@ pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
 mod tests {
     use super::*;
 
-    struct Rng(u64);
+    /// The test kit's SplitMix64, with the two draws these tests need.
+    struct Rng(bead_testkit::Rng);
     impl Rng {
         fn next(&mut self) -> f32 {
-            self.0 = self
-                .0
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            self.0.uniform()
         }
         fn usize(&mut self, n: usize) -> usize {
-            (((self.next() + 1.0) * 0.5 * n as f32) as usize).min(n - 1)
+            (self.0.next_u64() % n as u64) as usize
         }
     }
 
     #[test]
     fn every_gemv_variant_matches_portable() {
-        let mut rng = Rng(42);
+        let mut rng = Rng(bead_testkit::Rng::new(42));
         let kernels = Kernel::available();
         eprintln!(
             "kernels: {:?}",
@@ -369,7 +366,7 @@ mod tests {
 
     #[test]
     fn every_unary_variant_matches_portable_bitwise() {
-        let mut rng = Rng(43);
+        let mut rng = Rng(bead_testkit::Rng::new(43));
         let ops = [
             UnaryOp::Neg,
             UnaryOp::Abs,

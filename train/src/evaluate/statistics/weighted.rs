@@ -548,24 +548,7 @@ mod tests {
     use super::*;
     use crate::evaluate::statistics as stats;
 
-    /// SplitMix64 → uniform and normal deviates for test samples.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn uniform(&mut self) -> f64 {
-            (self.next() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        fn normal(&mut self) -> f64 {
-            let (u, v) = (self.uniform().max(1e-300), self.uniform());
-            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-        }
-    }
+    use crate::rng::Rng;
 
     fn normals(rng: &mut Rng, n: usize, shift: f64) -> Vec<f32> {
         (0..n).map(|_| (rng.normal() + shift) as f32).collect()
@@ -593,7 +576,7 @@ mod tests {
 
     #[test]
     fn auc_matches_the_definition_with_ties_and_negative_weights() {
-        let mut rng = Rng(7);
+        let mut rng = Rng::new(7);
         // Rounded scores make many ties; some weights negative, totals positive.
         let b: Vec<f32> = (0..300)
             .map(|_| (rng.normal() * 4.0).round() as f32)
@@ -617,7 +600,7 @@ mod tests {
 
     #[test]
     fn unit_weights_reproduce_the_unweighted_statistics() {
-        let mut rng = Rng(11);
+        let mut rng = Rng::new(11);
         let b: Vec<f32> = (0..2000)
             .map(|_| (rng.normal() * 10.0).round() as f32 / 10.0)
             .collect();
@@ -655,7 +638,7 @@ mod tests {
     #[test]
     fn integer_weights_equal_repeated_events() {
         // An event of weight 3 counts as three copies of it: an independent reference.
-        let mut rng = Rng(5);
+        let mut rng = Rng::new(5);
         let b = normals(&mut rng, 400, 0.0);
         let s = normals(&mut rng, 150, 1.5);
         let wb: Vec<f32> = (0..b.len()).map(|i| (1 + i % 3) as f32).collect();
@@ -742,7 +725,7 @@ mod tests {
         let (seeds, n_cal, n_test, fpr, cl) = (300, 20_000, 20_000, 1e-3, 0.6827);
         let (mut covered, mut covered_test_only) = (0, 0);
         for seed in 0..seeds {
-            let mut rng = Rng(1000 + seed);
+            let mut rng = Rng::new(1000 + seed);
             let cal = normals(&mut rng, n_cal, 0.0);
             let test = normals(&mut rng, n_test, 0.0);
             let cut = threshold_for_fpr(&Sample::unweighted(&cal), fpr).unwrap();
@@ -765,7 +748,7 @@ mod tests {
 
     #[test]
     fn inflation_interval_excludes_one_for_a_real_shift() {
-        let mut rng = Rng(3);
+        let mut rng = Rng::new(3);
         let cal = normals(&mut rng, 100_000, 0.0);
         let test = normals(&mut rng, 50_000, 0.3); // ≈ 2.5× the tail at 1e-3
         let cut = threshold_for_fpr(&Sample::unweighted(&cal), 1e-3).unwrap();

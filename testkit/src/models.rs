@@ -1,29 +1,14 @@
-//! Test models for the integration tests, written with [`GraphBuilder`], and the seeded
-//! generator and event samplers that go with them.
+//! Test models for the runtime's tests and benches, written with [`GraphBuilder`], and the
+//! event samplers that go with them (seeded with [`Rng`]).
 //!
-//! Every model function takes a seed and returns ONNX bytes carrying [`metadata`]. The module
-//! depends on nothing but `bead_infer`, so that it can move to a test-support crate as is.
-#![allow(dead_code, clippy::unwrap_used, clippy::indexing_slicing)]
+//! Every model function takes a seed and returns ONNX bytes carrying [`metadata`].
+#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use bead_infer::contract::WeightPrecision;
 use bead_infer::onnx::{self, GraphBuilder, attr_int, attr_ints};
 use bead_infer::{ModelMetadata, Threshold};
 
-/// PCG-style generator, uniform in [-1, 1).
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-    pub fn vec(&mut self, n: usize, scale: f32) -> Vec<f32> {
-        (0..n).map(|_| self.next() * scale).collect()
-    }
-}
+use crate::Rng;
 
 /// The metadata of every test model: features `f0`, `f1`, ..., one threshold (12.5 at FPR
 /// 1e-3).
@@ -103,9 +88,9 @@ fn dense(
     let w = g.constant(
         &format!("{stem}_w"),
         &[k as i64, m as i64],
-        &rng.vec(k * m, scale),
+        &rng.uniform_vec(k * m, scale),
     );
-    let b = g.constant(&format!("{stem}_b"), &[m as i64], &rng.vec(m, 0.1));
+    let b = g.constant(&format!("{stem}_b"), &[m as i64], &rng.uniform_vec(m, 0.1));
     let y = g.op_named("MatMul", &format!("{stem}_mm"), &[x, &w], vec![]);
     let y = g.op_named("Add", &format!("{stem}_add"), &[&y, &b], vec![]);
     if relu {
@@ -126,7 +111,7 @@ pub fn encoder(
     hidden: &[usize],
     latent: usize,
 ) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut g = GraphBuilder::new(name, features);
     let (x, width) = match columns {
         Some(c) => (c.lower(&mut g), c.width()),
@@ -137,9 +122,9 @@ pub fn encoder(
         Some(_) => &[1, width as i64],
         None => &[width as i64],
     };
-    let mean = g.constant("mean", mean_dims, &rng.vec(width, 5.0));
+    let mean = g.constant("mean", mean_dims, &rng.uniform_vec(width, 5.0));
     let std: Vec<f32> = rng
-        .vec(width, 1.0)
+        .uniform_vec(width, 1.0)
         .iter()
         .map(|v| 0.5 + 3.0 * v.abs())
         .collect();
@@ -172,7 +157,7 @@ pub fn axol1tl(seed: u64) -> Vec<u8> {
 
 /// Events around the [`axol1tl`] model's standardisation.
 pub fn events(rng: &mut Rng, n: usize, f: usize) -> Vec<f32> {
-    rng.vec(n * f, 8.0)
+    rng.uniform_vec(n * f, 8.0)
 }
 
 /// Preprocessing as exported on 12 raw features: log1p(pt), linear, sin/cos(phi),
@@ -191,9 +176,9 @@ pub fn preprocessing(seed: u64) -> Vec<u8> {
 pub fn raw_events(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n * 12)
         .map(|i| match i % 12 {
-            0 | 3 | 6 | 9 => rng.next().abs() * 200.0,
-            2 | 5 | 8 => rng.next() * std::f32::consts::PI,
-            _ => rng.next() * 3.0,
+            0 | 3 | 6 | 9 => rng.uniform().abs() * 200.0,
+            2 | 5 | 8 => rng.uniform() * std::f32::consts::PI,
+            _ => rng.uniform() * 3.0,
         })
         .collect()
 }
@@ -217,9 +202,9 @@ pub fn default_like(seed: u64) -> Vec<u8> {
 pub fn default_like_events(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n * 57)
         .map(|i| match i % 3 {
-            0 => (rng.next() + 1.0) * 275.0 - 50.0,
-            1 => rng.next() * 3.0,
-            _ => rng.next() * std::f32::consts::PI,
+            0 => (rng.uniform() + 1.0) * 275.0 - 50.0,
+            1 => rng.uniform() * 3.0,
+            _ => rng.uniform() * std::f32::consts::PI,
         })
         .collect()
 }
@@ -229,14 +214,14 @@ pub fn default_like_events(rng: &mut Rng, n: usize) -> Vec<f32> {
 
 /// Mahalanobis-style head: z = x·W; min_k Σ_d ((z_d - μ_kd) / σ_kd)² (Reshape, ReduceMin).
 pub fn mahalanobis(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (f, d, k) = (10, 4, 5);
     let mut g = GraphBuilder::new("mahalanobis", f);
-    let w = g.constant("w", &[f as i64, d], &rng.vec(f * d as usize, 0.5));
+    let w = g.constant("w", &[f as i64, d], &rng.uniform_vec(f * d as usize, 0.5));
     let shape = g.constant_i64("shape", &[3], &[0, 1, d]);
-    let centers = g.constant("centers", &[k, d], &rng.vec((k * d) as usize, 1.0));
+    let centers = g.constant("centers", &[k, d], &rng.uniform_vec((k * d) as usize, 1.0));
     let sigma: Vec<f32> = rng
-        .vec((k * d) as usize, 1.0)
+        .uniform_vec((k * d) as usize, 1.0)
         .iter()
         .map(|v| 0.3 + v.abs())
         .collect();
@@ -259,14 +244,14 @@ pub fn mahalanobis(seed: u64) -> Vec<u8> {
 /// Activations and comparisons: Tanh, Sigmoid, Exp, Abs, Sqrt, Neg, Greater+Cast, Less+Cast,
 /// Min, Max, Identity, Gemm (transB, alpha, beta), ReduceSum with keepdims, ReduceMax.
 pub fn activations(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (f, h) = (9, 20);
     let mut g = GraphBuilder::new("activations", f);
-    let wt = g.constant("wt", &[h, f as i64], &rng.vec(h as usize * f, 0.4));
-    let c = g.constant("c", &[h], &rng.vec(h as usize, 0.2));
-    let thr = g.constant("thr", &[h], &rng.vec(h as usize, 0.5));
+    let wt = g.constant("wt", &[h, f as i64], &rng.uniform_vec(h as usize * f, 0.4));
+    let c = g.constant("c", &[h], &rng.uniform_vec(h as usize, 0.2));
+    let thr = g.constant("thr", &[h], &rng.uniform_vec(h as usize, 0.5));
     let cap = g.constant("cap", &[], &[0.8]);
-    let floor = g.constant("floor", &[1, h], &rng.vec(h as usize, 0.3));
+    let floor = g.constant("floor", &[1, h], &rng.uniform_vec(h as usize, 0.3));
     let gemm_attrs = vec![
         attr_int("transB", 1),
         onnx::attr_float("alpha", 0.5),
@@ -304,11 +289,11 @@ pub fn activations(seed: u64) -> Vec<u8> {
 
 /// float16 weights cast to float32 before the MatMul and the bias Add.
 pub fn float16(seed: u64) -> Vec<u8> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let (f, h) = (20, 12);
     let mut g = GraphBuilder::new("float16", f).with_weight_precision(WeightPrecision::Float16);
-    let w = g.weight("w", &[f as i64, h as i64], &rng.vec(f * h, 0.5));
-    let b = g.weight("b", &[h as i64], &rng.vec(h, 0.5));
+    let w = g.weight("w", &[f as i64, h as i64], &rng.uniform_vec(f * h, 0.5));
+    let b = g.weight("b", &[h as i64], &rng.uniform_vec(h, 0.5));
     let z = g.op("MatMul", &[onnx::EVENTS, &w], vec![]);
     let mu = g.op("Add", &[&z, &b], vec![]);
     let sq = g.op("Mul", &[&mu, &mu], vec![]);
