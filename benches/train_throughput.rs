@@ -57,7 +57,8 @@ impl Sample {
         let mut config = TrainConfig::default();
         config.data.train = vec![format!(
             "{}/data/sample/train/*.parquet",
-            env!("CARGO_MANIFEST_DIR")
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
         )];
         config.optim.batch_size = BATCH;
         config.optim.learning_rate = LR;

@@ -12,8 +12,13 @@ use bead_train::{
     burn_scores, export_model, train,
 };
 
+/// The package root at run time: the build may have been made from another checkout of the
+/// workspace (a shared target directory), and `env!` would point there.
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+    )
 }
 
 fn config(kind: ModelKind, epochs: usize) -> TrainConfig {

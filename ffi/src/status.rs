@@ -69,7 +69,11 @@ mod tests {
     }
 
     fn header(name: &str) -> String {
-        let path = format!("{}/../include/bead/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!(
+            "{}/../include/bead/{name}",
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())
+        );
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 

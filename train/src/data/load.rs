@@ -439,10 +439,13 @@ mod tests {
         let root = std::env::var_os("BEAD_SAMPLE_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("..")
-                    .join("data")
-                    .join("sample")
+                Path::new(
+                    &std::env::var("CARGO_MANIFEST_DIR")
+                        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+                )
+                .join("..")
+                .join("data")
+                .join("sample")
             });
         if !root.exists() {
             eprintln!("skipping: {} not found", root.display());
@@ -470,7 +473,11 @@ mod tests {
         assert_eq!(&test.features[..200 * 57], &csv.features[..]);
 
         // The full data set beside the checkout has the same layout: the defaults load it.
-        let full = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+        let full = Path::new(
+            &std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned()),
+        )
+        .join("../../shared/data");
         if !full.exists() {
             eprintln!("skipping the full data set: {} not found", full.display());
             return;

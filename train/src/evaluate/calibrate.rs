@@ -65,9 +65,9 @@ pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest
             opts.background.join(" "),
         )
     };
-    let n_eff = weighted::Sample::new(&name, &vec![0.0; sample.len()], sample.weights.as_deref())?
-        .total()
-        .effective();
+    // The weights alone decide the effective count (and whether the sample can define a
+    // rate at all), before any head is scored.
+    let n_eff = weighted::totals(&name, sample.len(), sample.weights.as_deref())?.effective();
     for (fpr, _) in &fprs {
         if n_eff * fpr < MIN_EXPECTED_BACKGROUND {
             eprintln!(

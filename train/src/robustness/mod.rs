@@ -365,6 +365,8 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
     };
     train_prepared(&config, &job.dir, &RunOptions::default(), &prepared)?;
     let trained = TrainedModel::load(&job.dir)?;
+    // Only the validation rows calibrate: score those, once per head, not the whole table.
+    let validation = select_rows(&prepared.table, &prepared.val_rows);
     let mut result = JobResult {
         silhouette: silhouette(&trained, &prepared),
         ..JobResult::default()
@@ -373,10 +375,7 @@ fn run_job(opts: &RobustnessOptions, inputs: &Inputs, job: &Job) -> Result<JobRe
         let model = crate::evaluate::runtime_model(&trained, head)?;
         // Calibration background: the trained sources' validation events or the given files.
         let calibration = match &inputs.calibration {
-            None => {
-                let scores = score_table(&model, &prepared.table, false)?;
-                Scored::of(&scores, &prepared.table, &prepared.val_rows)
-            }
+            None => Scored::whole(score_table(&model, &validation, false)?, &validation),
             Some(t) => {
                 let scores = score_table(&model, t, false)?;
                 let rows: Vec<u32> = job.keep.iter().flat_map(|s| rows_of(t, s)).collect();

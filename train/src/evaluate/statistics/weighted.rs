@@ -53,6 +53,44 @@ pub fn cut_of(t: &bead_infer::Threshold) -> Option<Cut> {
     })
 }
 
+/// Σw, Σw² and count of a sample of `events` events with optional `weights` (`None`: unit
+/// weights), refusing an empty sample, a non-finite weight and a total ≤ 0 by `name`. What
+/// [`Sample::new`] checks, for callers that need the totals before any score exists.
+pub fn totals(name: &str, events: usize, weights: Option<&[f32]>) -> Result<Counts, SampleError> {
+    if events == 0 {
+        return Err(SampleError::Empty { name: name.into() });
+    }
+    let mut total = Counts::default();
+    match weights {
+        Some(ws) => {
+            for (row, &w) in ws.iter().enumerate() {
+                if !w.is_finite() {
+                    return Err(SampleError::NonFiniteWeight {
+                        name: name.into(),
+                        row,
+                        value: w,
+                    });
+                }
+                add(&mut total, w as f64);
+            }
+        }
+        None => {
+            total = Counts {
+                sum_w: events as f64,
+                sum_w2: events as f64,
+                events,
+            }
+        }
+    }
+    if total.sum_w <= 0.0 {
+        return Err(SampleError::NonPositiveTotal {
+            name: name.into(),
+            total: total.sum_w,
+        });
+    }
+    Ok(total)
+}
+
 /// Scores of one sample with optional per-event weights (`None`: every event counts 1).
 #[derive(Debug, Clone, Copy)]
 pub struct Sample<'a> {
@@ -120,37 +158,7 @@ impl<'a> Sample<'a> {
                 weights: w.len(),
             });
         }
-        if scores.is_empty() {
-            return Err(SampleError::Empty { name: name.into() });
-        }
-        let mut total = Counts::default();
-        match weights {
-            Some(ws) => {
-                for (row, &w) in ws.iter().enumerate() {
-                    if !w.is_finite() {
-                        return Err(SampleError::NonFiniteWeight {
-                            name: name.into(),
-                            row,
-                            value: w,
-                        });
-                    }
-                    add(&mut total, w as f64);
-                }
-            }
-            None => {
-                total = Counts {
-                    sum_w: scores.len() as f64,
-                    sum_w2: scores.len() as f64,
-                    events: scores.len(),
-                }
-            }
-        }
-        if total.sum_w <= 0.0 {
-            return Err(SampleError::NonPositiveTotal {
-                name: name.into(),
-                total: total.sum_w,
-            });
-        }
+        let total = totals(name, scores.len(), weights)?;
         Ok(Self {
             scores,
             weights,
