@@ -9,10 +9,10 @@ bead="$CARGO_TARGET_DIR/release/bead"
 out=runs/quickstart
 rm -rf "$out"
 
-# 1. Train a VAE + SupCon on three generator configurations (labels from the `source` column).
+# 1. Train a VAE on three generator configurations pooled (labels from the `source` column).
 "$bead" train --config configs/quickstart.toml --out "$out"
-# 2. Export preprocessing + encoder + the "outside every source cluster" score to ONNX.
-"$bead" export --model "$out" --score cluster -o "$out/model.onnx"
+# 2. Export preprocessing + encoder + the Σμ² score (the default head) to ONNX.
+"$bead" export --model "$out" --score mu2 -o "$out/model.onnx"
 # 3. Thresholds for FPR 1e-2 and 1e-3 on the validation background, written into the ONNX.
 "$bead" calibrate --model "$out" --fpr 1e-2 1e-3
 # 4. Score the test events with the runtime (one row per event, input order).

@@ -34,8 +34,8 @@ enum Command {
         /// Model directory written by `bead train`.
         #[arg(long)]
         model: PathBuf,
-        /// Score head.
-        #[arg(long, value_enum, default_value = "cluster")]
+        /// Score head (default Σμ²: chosen on validation signals by `bead robustness`).
+        #[arg(long, value_enum, default_value = "mu2")]
         score: ScoreHead,
         /// Output ONNX file.
         #[arg(long, short)]

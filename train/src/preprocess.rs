@@ -231,7 +231,7 @@ mod tests {
     #[test]
     fn layout_masks_padding_and_maps_angles() {
         let f = names(&["MET_pt", "MET_phi", "j1_pt", "j1_eta", "j1_phi", "nj"]);
-        let pre = Preprocessor::layout(&f, &PreprocessConfig::default()).unwrap();
+        let pre = Preprocessor::layout(&f, &PreprocessConfig::log_and_angles()).unwrap();
         assert_eq!(pre.log1p, vec![0, 2]);
         assert_eq!(pre.linear, vec![3, 5]);
         assert_eq!(pre.angle, vec![1, 4]);
@@ -252,10 +252,24 @@ mod tests {
     }
 
     #[test]
+    fn default_layout_keeps_every_feature_linear() {
+        let f = names(&["MET_pt", "MET_phi", "j1_pt", "j1_eta", "j1_phi"]);
+        let pre = Preprocessor::layout(&f, &PreprocessConfig::default()).unwrap();
+        assert!(pre.log1p.is_empty() && pre.angle.is_empty());
+        assert_eq!(pre.linear, vec![0, 1, 2, 3, 4]);
+        assert_eq!(pre.num_inputs(), f.len());
+        let raw = [10.0, -3.0, 250.0, 1.5, 0.5];
+        let mut u = vec![0.0; 5];
+        pre.transform(&raw, &mut u);
+        assert_eq!(u, raw.to_vec());
+    }
+
+    #[test]
     fn fit_standardises_present_objects() {
         let f = names(&["a_pt", "a_eta"]);
         let data = [1.0, 2.0, 3.0, 4.0, 0.0, 0.0];
-        let pre = Preprocessor::fit(&f, &PreprocessConfig::default(), &data, &[0, 1, 2]).unwrap();
+        let pre =
+            Preprocessor::fit(&f, &PreprocessConfig::log_and_angles(), &data, &[0, 1, 2]).unwrap();
         // a_eta over present rows: 2 and 4 → mean 3, std 1; the padded row is ignored.
         assert!((pre.mean[1] - 3.0).abs() < 1e-6);
         assert!((pre.scale[1] - 1.0).abs() < 1e-6);
