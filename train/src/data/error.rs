@@ -295,7 +295,10 @@ fn no_tree(path: &Path, wanted: Option<&str>, trees: &[String], others: &[String
     let other = if others.is_empty() {
         String::new()
     } else {
-        format!(" (other objects: {}; RNTuples are not read)", others.join(", "))
+        format!(
+            " (other objects: {}; RNTuples are not read)",
+            others.join(", ")
+        )
     };
     match wanted {
         Some(w) => format!("`{}`: no tree `{w}`; {listed}{other}", path.display()),

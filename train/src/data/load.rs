@@ -13,8 +13,8 @@ use parquet::file::reader::SerializedFileReader;
 use super::DataError;
 use super::columns::{LabelSource, PassKind, Plan, plan};
 use super::inspect::{FileInfo, Format, inspect, open_parquet};
-use super::table::{Column, DataSpec, EventTable};
 use super::root::run_root;
+use super::table::{Column, DataSpec, EventTable};
 use super::{csv::run_csv, parquet::run_parquet};
 
 /// Load events from `paths` (concatenated in that order) as described in the module docs.

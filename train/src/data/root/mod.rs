@@ -111,7 +111,10 @@ pub(super) fn inspect_root(path: &Path, spec: &DataSpec) -> Result<FileInfo, Dat
         others: others.clone(),
     };
     let chosen = match &rs.tree {
-        Some(t) => trees.iter().find(|x| &x.0 == t).ok_or_else(|| no_tree(Some(t.clone())))?,
+        Some(t) => trees
+            .iter()
+            .find(|x| &x.0 == t)
+            .ok_or_else(|| no_tree(Some(t.clone())))?,
         None if trees.len() == 1 => &trees[0],
         None => trees
             .iter()
@@ -153,7 +156,9 @@ pub(super) fn inspect_root(path: &Path, spec: &DataSpec) -> Result<FileInfo, Dat
     }
     let find = |name: &str| parsed.branches.iter().position(|b| b.name == name);
     let jagged_number = |name: &str, feature: &str| -> Result<Option<usize>, DataError> {
-        let Some(bi) = find(name) else { return Ok(None) };
+        let Some(bi) = find(name) else {
+            return Ok(None);
+        };
         match &parsed.branches[bi].shape {
             Shape::Jagged(p) if *p != Prim::Bool => Ok(Some(bi)),
             other => Err(branch_err(
@@ -214,7 +219,10 @@ pub(super) fn inspect_root(path: &Path, spec: &DataSpec) -> Result<FileInfo, Dat
                 };
                 return Err(branch_err(
                     feature,
-                    format!("no such branch{looked}; branches are: {}", branch_list(&parsed)),
+                    format!(
+                        "no such branch{looked}; branches are: {}",
+                        branch_list(&parsed)
+                    ),
                 ));
             }
         };
@@ -237,7 +245,10 @@ pub(super) fn inspect_root(path: &Path, spec: &DataSpec) -> Result<FileInfo, Dat
         }
     }
     let rows = usize::try_from(parsed.entries).map_err(|_| {
-        root_err(path, format!("tree `{tree_name}`: {} entries", parsed.entries))
+        root_err(
+            path,
+            format!("tree `{tree_name}`: {} entries", parsed.entries),
+        )
     })?;
     Ok(FileInfo {
         path: path.to_path_buf(),
@@ -276,7 +287,10 @@ pub(super) fn run_root(
     let f = &ctx.files[fi];
     let path = &f.path;
     let info = f.root.as_ref().ok_or_else(|| {
-        root_err(path, "internal: ROOT file without its tree information".into())
+        root_err(
+            path,
+            "internal: ROOT file without its tree information".into(),
+        )
     })?;
     let nf = ctx.plan.feature_names.len();
     let mut file = open(path)?;
@@ -330,7 +344,9 @@ pub(super) fn run_root(
                 let (vals, off) = &cache[&field];
                 let off = off.as_deref().unwrap_or(&[]);
                 let sort_off = cache[&sort].1.as_deref().unwrap_or(&[]);
-                if let Some(r) = (0..rows).find(|&r| off[r + 1] - off[r] != sort_off[r + 1] - sort_off[r]) {
+                if let Some(r) =
+                    (0..rows).find(|&r| off[r + 1] - off[r] != sort_off[r + 1] - sort_off[r])
+                {
                     return Err(branch_err(
                         field,
                         format!(
@@ -390,7 +406,10 @@ fn order(vals: &Values, offsets: &[usize], k: usize) -> Vec<u32> {
         idx.clear();
         idx.extend(0..(b - a) as u32);
         // Stable: equal values keep their order in the file.
-        idx.sort_by(|&x, &y| vals.num(a + y as usize).total_cmp(&vals.num(a + x as usize)));
+        idx.sort_by(|&x, &y| {
+            vals.num(a + y as usize)
+                .total_cmp(&vals.num(a + x as usize))
+        });
         for (s, &i) in idx.iter().take(k).enumerate() {
             out[r * k + s] = i;
         }

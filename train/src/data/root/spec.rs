@@ -80,7 +80,11 @@ impl RootSpec {
                 ));
             }
         }
-        if let Some(p) = self.objects.keys().find(|p| p.ends_with(|c: char| c.is_ascii_digit())) {
+        if let Some(p) = self
+            .objects
+            .keys()
+            .find(|p| p.ends_with(|c: char| c.is_ascii_digit()))
+        {
             return Err(format!(
                 "[data.root] objects: prefix `{p}` ends in a digit (the slot number follows it)"
             ));
@@ -140,7 +144,9 @@ mod tests {
                 branch: "MET_pt".into()
             }
         );
-        for name in ["j0_pt", "j01_pt", "x1_pt", "j1", "j1_", "met_pt", "Jet_pt", "j_pt"] {
+        for name in [
+            "j0_pt", "j01_pt", "x1_pt", "j1", "j1_", "met_pt", "Jet_pt", "j_pt",
+        ] {
             assert_eq!(s.map(name), Mapped::None, "{name}");
         }
         let mut puppi = RootSpec::default();

@@ -40,7 +40,13 @@ fn flat_tree_features_labels_weights_and_passthrough() {
     assert_eq!(t.weights, Some(vec![1.0, 0.5, 2.0, 1.0, 1.0]));
     assert_eq!(
         t.passthrough_column("event_id"),
-        Some(&Column::I64(vec![1_000_000_000_000, 1_000_000_000_001, 7, 8, 9]))
+        Some(&Column::I64(vec![
+            1_000_000_000_000,
+            1_000_000_000_001,
+            7,
+            8,
+            9
+        ]))
     );
     assert_eq!(
         t.passthrough_column("process"),
@@ -104,24 +110,44 @@ fn nanoaod_collections_are_sorted_padded_and_truncated() {
             0.3, 3.0,
         ],
         [
-            12.0, 0.0, -0.5, 25.0, 0.2, 1.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-            0.0, 0.0,
+            12.0, 0.0, -0.5, 25.0, 0.2, 1.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+            0.0,
         ],
         // a tie at 40: file order
         [
-            33.0, 0.0, 1.0, 80.0, -0.8, -2.8, 8.0, 0.0, 0.0, 90.0, 0.9, 0.7, 40.0, -1.0, 0.5,
-            40.0, -2.0, 0.6,
+            33.0, 0.0, 1.0, 80.0, -0.8, -2.8, 8.0, 0.0, 0.0, 90.0, 0.9, 0.7, 40.0, -1.0, 0.5, 40.0,
+            -2.0, 0.6,
         ],
         // twelve jets, three slots
         [
-            4.5, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 61.0, -0.5, 16.0, 1.1f64 as f32, -1.1f64 as f32,
-            15.0, 1.0, -1.0, 14.0, 0.9f64 as f32, -0.9f64 as f32,
+            4.5,
+            0.0,
+            -1.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            61.0,
+            -0.5,
+            16.0,
+            1.1f64 as f32,
+            -1.1f64 as f32,
+            15.0,
+            1.0,
+            -1.0,
+            14.0,
+            0.9f64 as f32,
+            -0.9f64 as f32,
         ],
     ];
     for (r, w) in want.iter().enumerate() {
         let got = t.row(r);
         for (k, (g, w)) in got.iter().zip(w).enumerate() {
-            assert!((g - w).abs() <= 1e-6 * w.abs().max(1.0), "row {r} {}: {g} vs {w}", names[k]);
+            assert!(
+                (g - w).abs() <= 1e-6 * w.abs().max(1.0),
+                "row {r} {}: {g} vs {w}",
+                names[k]
+            );
         }
     }
     assert_eq!(t.sources, strs(&["nano-a", "nano-b"]));
@@ -150,7 +176,10 @@ fn missing_wrong_and_inconsistent_branches_name_file_tree_and_branch() {
         let e = load("nano.root", &spec(features)).unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains(&name) && msg.contains("tree `nano`") && msg.contains(branch) && msg.contains(what),
+            msg.contains(&name)
+                && msg.contains("tree `nano`")
+                && msg.contains(branch)
+                && msg.contains(what),
             "{features:?}: {msg}"
         );
     }

@@ -102,8 +102,7 @@ pub(super) struct Tree {
     pub(super) branches: Vec<Branch>,
 }
 
-impl Tree {
-}
+impl Tree {}
 
 /// A branch's values, one entry per event (`offsets` delimit the entries of jagged data).
 pub(super) enum Values {
@@ -138,7 +137,9 @@ pub(super) fn read_tree(file: &mut RootFile, seek: u64) -> Res<Tree> {
     let mut classes = HashMap::new();
     let (_, version) = versioned(&mut c)?;
     if !(16..=20).contains(&version) {
-        return Err(format!("TTree version {version} is not supported (16 to 20 are)"));
+        return Err(format!(
+            "TTree version {version} is not supported (16 to 20 are)"
+        ));
     }
     for _ in 0..4 {
         skip_versioned(&mut c)?; // TNamed, TAttLine, TAttFill, TAttMarker
@@ -339,7 +340,9 @@ fn leaf(c: &mut Cursor<'_>, classes: &mut HashMap<usize, String>, class: &str) -
 fn branch(c: &mut Cursor<'_>, classes: &mut HashMap<usize, String>) -> Res<Branch> {
     let (end, version) = versioned(c)?;
     if !(10..=13).contains(&version) {
-        return Err(format!("TBranch version {version} is not supported (10 to 13 are)"));
+        return Err(format!(
+            "TBranch version {version} is not supported (10 to 13 are)"
+        ));
     }
     let (name, _) = named(c)?;
     let fail = |e: String| format!("branch `{name}`: {e}");
