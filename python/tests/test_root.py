@@ -11,8 +11,9 @@ from conftest import TEST_FILES, run_bead
 
 uproot = pytest.importorskip("uproot")
 ak = pytest.importorskip("awkward")
-from bead.coffea import bead_wrapper  # noqa: E402  (needs awkward)
 from test_coffea import events_from_frame  # noqa: E402
+
+from bead.coffea import bead_wrapper  # noqa: E402  (needs awkward)
 
 COLLECTIONS = ("Jet", "Electron", "Muon")
 
