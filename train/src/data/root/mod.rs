@@ -382,7 +382,7 @@ pub(super) fn run_root(
                     row,
                     column: col.name.clone(),
                 };
-                write_scalar(vals, target, rows, nf, out, local, &bad, &no_label)?;
+                write_scalar(vals, target, rows, out, local, &bad, &no_label)?;
             }
             (_, _) => {
                 return Err(root_err(
@@ -421,12 +421,12 @@ fn write_scalar(
     vals: &Values,
     target: Target,
     rows: usize,
-    nf: usize,
     out: &mut Out<'_>,
     local: &mut LocalLabels,
     bad: &dyn Fn(usize, f64) -> DataError,
     no_label: &dyn Fn(usize) -> DataError,
 ) -> Result<(), DataError> {
+    let nf = out.features.len() / rows.max(1);
     match target {
         Target::Feature(_) | Target::Weight => {
             for r in 0..rows {
