@@ -26,7 +26,7 @@ if [[ -z "${VIRTUAL_ENV:-}" ]]; then
   . "$venv/bin/activate"
 fi
 python -m pip install -q --upgrade pip
-python -m pip install -q pytest ruff numpy pandas pyarrow dask distributed awkward coffea
+python -m pip install -q pytest ruff numpy pandas pyarrow dask distributed awkward coffea uproot
 
 ext_target="${BEAD_PYTHON_TARGET_DIR:-/var/tmp/bead-python-target}"
 echo "== python/: cargo fmt, cargo clippy -D warnings, ruff"

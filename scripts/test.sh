@@ -29,6 +29,9 @@ cargo test --release --workspace
 echo "== quickstart on the shipped sample"
 bash scripts/quickstart.sh
 
+echo "== ROOT input: flat and NanoAOD-style trees written by uproot score like the Parquet files"
+python3 tests/root_check.py "$bead" runs/quickstart runs/test-root
+
 echo "== every score head and a flow model through onnx.checker and ONNX Runtime"
 out=runs/test-heads
 rm -rf "$out" && mkdir -p "$out"

@@ -361,11 +361,11 @@ fn cli_pipeline_score_calibrate_evaluate() {
             .display()
             .to_string(),
     ];
-    let table = bead_train::load_for_model(&model, &input).unwrap();
+    let table = bead_train::load_for_model(&model, &input, &Default::default()).unwrap();
     let expected = bead_train::score_table(&model, &table, false).unwrap();
     for ext in ["csv", "parquet"] {
         let out = dir.join(format!("scores.{ext}"));
-        let n = bead_train::score_files(&onnx, &input, &out, false).unwrap();
+        let n = bead_train::score_files(&onnx, &input, &Default::default(), &out, false).unwrap();
         assert_eq!(n, expected.len());
         let spec = bead_train::DataSpec {
             features: Some(vec!["score".into()]),
@@ -400,6 +400,7 @@ fn cli_pipeline_score_calibrate_evaluate() {
         target_fpr: 1e-2,
         plots: None,
         weights: Default::default(),
+        tree: None,
     };
     let from_onnx = evaluate(&onnx, &opts).unwrap();
     assert_eq!(from_onnx.heads.len(), 1);

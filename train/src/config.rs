@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
+use crate::data::RootSpec;
+
 use crate::error::{Error, Result};
 
 /// Which model family to train.
@@ -152,6 +154,9 @@ pub struct DataConfig {
     /// Train only on events of these sources (empty: every source in the files). The model
     /// then knows only these sources (`bead robustness` leaves one out this way).
     pub sources: Vec<String>,
+    /// ROOT files: the tree and how NanoAOD-style collections map onto features.
+    #[serde(skip_serializing_if = "RootSpec::is_default")]
+    pub root: RootSpec,
 }
 
 impl Default for DataConfig {
@@ -165,6 +170,7 @@ impl Default for DataConfig {
             file_labels: Default::default(),
             validation_fraction: 0.2,
             sources: Vec::new(),
+            root: RootSpec::default(),
         }
     }
 }
@@ -386,6 +392,7 @@ impl TrainConfig {
     /// Check values that would otherwise fail late or silently.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
+        self.data.root.check().map_err(Error::Config)?;
         if self.model.latent == 0 {
             return bad("model.latent must be at least 1".into());
         }
@@ -481,6 +488,20 @@ validation_fraction = 0.2
 sources = []
 # Per-file labels, overriding the source column: "path/or/glob*.parquet" = "label"
 [data.file_labels]
+
+# ROOT files (.root): one TTree per file, its branches are the columns.
+[data.root]
+# Tree to read (or --tree); unset: the only tree of the file, else `Events`.
+# tree = "Events"
+# NanoAOD-style collections: feature <prefix><k>_<field> (j3_eta) is <field> of the k-th
+# object by descending `sort_by`, from the branch <Collection>_<field>[n<Collection>];
+# missing objects are 0, extra ones dropped (the feature names set the number of slots).
+objects = { j = "Jet", e = "Electron", mu = "Muon" }
+# Per-event objects: feature <prefix>_<field> (MET_pt) reads the branch <name>_<field>.
+singles = { MET = "MET" }
+sort_by = "pt"
+# Features that are 0 when the tree has no branch for them (MET is transverse: eta = 0).
+zero = ["MET_eta"]
 
 [preprocessing]
 # log(1 + x) for columns matching these name patterns (* is a wildcard), e.g.

@@ -64,7 +64,7 @@ pub use config::{
     Schedule, TEMPLATE as CONFIG_TEMPLATE, TrainConfig,
 };
 pub use data::{
-    Column, DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError, DataSpec, EventTable,
+    Column, DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError, DataSpec, EventTable, RootSpec,
     expand_inputs, load_events,
 };
 pub use error::{Error, Result};

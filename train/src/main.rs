@@ -52,12 +52,15 @@ enum Command {
         /// ONNX model written by `bead export`.
         #[arg(long)]
         model: PathBuf,
-        /// Event files (Parquet or CSV) or globs.
+        /// Event files (Parquet, CSV or ROOT) or globs.
         #[arg(long, num_args = 1.., required = true)]
         input: Vec<String>,
         /// Output file (.csv or .parquet).
         #[arg(long, short)]
         output: PathBuf,
+        /// ROOT input: the tree to read (default: the only tree of the file, else `Events`).
+        #[arg(long)]
+        tree: Option<String>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -90,6 +93,9 @@ enum Command {
         /// Count every event as 1.
         #[arg(long)]
         no_weights: bool,
+        /// ROOT input: the tree to read (default: the only tree of the file, else `Events`).
+        #[arg(long)]
+        tree: Option<String>,
     },
     /// Compute thresholds on validation background and store them in the model directory and
     /// its exported ONNX files.
@@ -119,6 +125,9 @@ enum Command {
         /// Count every background event as 1.
         #[arg(long)]
         no_weights: bool,
+        /// ROOT input: the tree to read (default: the only tree of the file, else `Events`).
+        #[arg(long)]
+        tree: Option<String>,
     },
     /// Leave one source out: train on the others, calibrate on them, and measure the
     /// false-positive inflation of the unseen source for every head, over several seeds;
@@ -157,6 +166,10 @@ enum Command {
         /// Skip the single-source baselines.
         #[arg(long)]
         no_single_source: bool,
+        /// ROOT input: the tree to read (default: the only tree of the file, else `Events`).
+        #[arg(long)]
+        tree: Option<String>,
+
         /// Trainings run in parallel (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
@@ -192,7 +205,7 @@ struct TrainArgs {
     /// TOML configuration (optional: flags alone are enough).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Training files (Parquet or CSV) or globs; overrides [data] train.
+    /// Training files (Parquet, CSV or ROOT) or globs; overrides [data] train.
     // `[data]` is the TOML table in the --help text, not a rustdoc link.
     #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, num_args = 1..)]
@@ -221,6 +234,11 @@ struct TrainArgs {
     /// Column holding the source label.
     #[arg(long)]
     source_column: Option<String>,
+    /// ROOT input: the tree to read (default: the only tree of the file, else `Events`);
+    /// overrides [data.root] tree.
+    #[allow(rustdoc::broken_intra_doc_links)]
+    #[arg(long)]
+    tree: Option<String>,
     /// Continue from the last checkpoint in the output directory.
     #[arg(long)]
     resume: bool,
@@ -259,6 +277,9 @@ impl TrainArgs {
         if let Some(s) = &self.source_column {
             c.data.source_column = s.clone();
         }
+        if self.tree.is_some() {
+            c.data.root.tree = self.tree.clone();
+        }
         let out = self
             .out
             .clone()
@@ -284,6 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             weight_column,
             no_weights,
             no_single_source,
+            tree,
             jobs,
             out,
             quiet,
@@ -301,6 +323,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             if no_weights {
                 c.data.weight_column = None;
+            }
+            if tree.is_some() {
+                c.data.root.tree = tree;
             }
             c.out = None;
             let opts = bead_train::robustness::RobustnessOptions {
@@ -385,9 +410,14 @@ fn run(cli: Cli) -> Result<()> {
             model,
             input,
             output,
+            tree,
             quiet,
         } => {
-            let n = bead_train::score_files(&model, &input, &output, !quiet)?;
+            let root = bead_train::RootSpec {
+                tree,
+                ..Default::default()
+            };
+            let n = bead_train::score_files(&model, &input, &root, &output, !quiet)?;
             println!("scored {n} events into {}", output.display());
         }
         Command::Evaluate {
@@ -399,6 +429,7 @@ fn run(cli: Cli) -> Result<()> {
             plots,
             weight_column,
             no_weights,
+            tree,
         } => {
             let report = bead_train::evaluate(
                 &model,
@@ -408,6 +439,7 @@ fn run(cli: Cli) -> Result<()> {
                     target_fpr: fpr,
                     plots: plots.clone(),
                     weights: bead_train::Weights::from_flags(weight_column, no_weights),
+                    tree,
                 },
             )?;
             println!("{}", bead_train::summary(&report));
@@ -433,6 +465,7 @@ fn run(cli: Cli) -> Result<()> {
             background,
             weight_column,
             no_weights,
+            tree,
         } => {
             let opts = bead_train::CalibrationOptions {
                 fprs: fpr,
@@ -440,6 +473,7 @@ fn run(cli: Cli) -> Result<()> {
                 extra_onnx: onnx,
                 background,
                 weights: bead_train::Weights::from_flags(weight_column, no_weights),
+                tree,
             };
             let (manifest, files) = bead_train::calibrate(&model, &opts)?;
             for (head, list) in &manifest.thresholds {

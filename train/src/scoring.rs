@@ -9,7 +9,7 @@ use bead_infer::{BenchOptions, Model};
 use rayon::prelude::*;
 use serde_json::json;
 
-use crate::data::{self, Column, DataSpec, EventTable};
+use crate::data::{self, Column, DataSpec, EventTable, RootSpec};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -21,9 +21,10 @@ pub fn load_model(path: &Path) -> Result<Model> {
     Ok(Model::load(path)?)
 }
 
-/// Read event files with the model's feature columns, in the model's order.
-pub fn load_for_model(model: &Model, inputs: &[String]) -> Result<EventTable> {
-    load_weighted(model, inputs, &Weights::Off)
+/// Read event files with the model's feature columns, in the model's order (ROOT files as
+/// `root` says).
+pub fn load_for_model(model: &Model, inputs: &[String], root: &RootSpec) -> Result<EventTable> {
+    load_weighted(model, inputs, &Weights::Off, root)
 }
 
 /// Which per-event weights evaluation counts events with.
@@ -50,11 +51,17 @@ impl Weights {
 }
 
 /// [`load_for_model`] with per-event weights chosen by `weights`.
-pub fn load_weighted(model: &Model, inputs: &[String], weights: &Weights) -> Result<EventTable> {
+pub fn load_weighted(
+    model: &Model,
+    inputs: &[String],
+    weights: &Weights,
+    root: &RootSpec,
+) -> Result<EventTable> {
     let files = data::expand_inputs(inputs)?;
     let spec = |column: Option<String>| DataSpec {
         features: Some(model.info().features.clone()),
         weight_column: column,
+        root: root.clone(),
         ..DataSpec::default()
     };
     match weights {
@@ -115,11 +122,12 @@ pub fn score_table(model: &Model, table: &EventTable, progress: bool) -> Result<
 pub fn score_files(
     model_path: &Path,
     inputs: &[String],
+    root: &RootSpec,
     output: &Path,
     progress: bool,
 ) -> Result<usize> {
     let model = load_model(model_path)?;
-    let table = load_for_model(&model, inputs)?;
+    let table = load_for_model(&model, inputs, root)?;
     let scores = score_table(&model, &table, progress)?;
     let ext = output
         .extension()
@@ -262,7 +270,7 @@ pub fn bench(
     let model = load_model(model_path)?;
     let f = model.num_features();
     let events: Vec<f32> = match events {
-        Some(p) => load_for_model(&model, &[p.to_string()])?.features,
+        Some(p) => load_for_model(&model, &[p.to_string()], &RootSpec::default())?.features,
         None => {
             // Synthetic events: positive, O(100) values, so that log/sin/cos paths run as
             // they do on real data.

@@ -257,10 +257,16 @@ fn not_numeric(f: &FileInfo, c: &ColInfo) -> Option<String> {
         Kind::Float | Kind::Int => None,
         Kind::Str => Some(match f.format {
             Format::Parquet => "string column".to_string(),
+            Format::Root => match &f.root {
+                Some(r) => format!("string branch in tree `{}`", r.tree),
+                None => "string branch".to_string(),
+            },
             Format::Csv => {
                 first_non_number(f, c).unwrap_or_else(|| "not all values are numbers".into())
             }
         }),
+        // ROOT kinds already say "branch in tree ...".
+        Kind::Other(t) if f.format == Format::Root => Some(t.clone()),
         Kind::Other(t) => Some(format!("{t} column")),
     }
 }

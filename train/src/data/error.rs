@@ -34,11 +34,43 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    /// The extension is neither Parquet nor CSV.
-    #[error("`{}`: unsupported file type (expected .parquet, .pq, .parq or .csv)", .path.display())]
+    /// The extension is neither Parquet, CSV nor ROOT.
+    #[error("`{}`: unsupported file type (expected .parquet, .pq, .parq, .csv or .root)", .path.display())]
     UnsupportedFormat {
         /// The file.
         path: PathBuf,
+    },
+    /// Not a ROOT file, truncated, corrupt, or using a feature the reader lacks.
+    #[error("`{}`: not a readable ROOT file (not ROOT, truncated or corrupt): {message}", .path.display())]
+    Root {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the tree and branch where known.
+        message: String,
+    },
+    /// The ROOT file has no tree of the given name, or several trees and none called `Events`.
+    #[error("{}", no_tree(.path, .wanted.as_deref(), .trees, .others))]
+    NoTree {
+        /// The file.
+        path: PathBuf,
+        /// The tree asked for (`--tree`, `[data.root] tree`).
+        wanted: Option<String>,
+        /// The trees in the file.
+        trees: Vec<String>,
+        /// The file's other top-level objects, `name (class)`.
+        others: Vec<String>,
+    },
+    /// A branch of a ROOT tree is missing or cannot be used as asked.
+    #[error("`{}`, tree `{tree}`, branch `{branch}`: {message}", .path.display())]
+    RootBranch {
+        /// The file.
+        path: PathBuf,
+        /// The tree.
+        tree: String,
+        /// The branch.
+        branch: String,
+        /// What is wrong.
+        message: String,
     },
     /// Not a Parquet file, truncated, or corrupt.
     #[error("`{}`: not a readable parquet file (not parquet, truncated or corrupt): {message}", .path.display())]
@@ -62,11 +94,13 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
-    /// A required column is absent.
-    #[error("`{}`: column `{column}` not found; columns are: {}", .path.display(), .available.join(", "))]
+    /// A required column (ROOT: branch) is absent.
+    #[error("{}", missing_column(.path, .tree.as_deref(), .column, .available))]
     MissingColumn {
         /// The file.
         path: PathBuf,
+        /// ROOT files: the tree.
+        tree: Option<String>,
         /// The missing column.
         column: String,
         /// The columns the file has.
@@ -235,6 +269,45 @@ pub enum DataError {
     /// The `DataSpec` itself is inconsistent (duplicate feature names, ...).
     #[error("invalid data spec: {0}")]
     InvalidSpec(String),
+}
+
+fn missing_column(path: &Path, tree: Option<&str>, column: &str, available: &[String]) -> String {
+    match tree {
+        Some(t) => format!(
+            "`{}`, tree `{t}`: branch `{column}` not found; branches are: {}",
+            path.display(),
+            available.join(", ")
+        ),
+        None => format!(
+            "`{}`: column `{column}` not found; columns are: {}",
+            path.display(),
+            available.join(", ")
+        ),
+    }
+}
+
+fn no_tree(path: &Path, wanted: Option<&str>, trees: &[String], others: &[String]) -> String {
+    let listed = if trees.is_empty() {
+        "it has no TTree".to_string()
+    } else {
+        format!("its trees are: {}", trees.join(", "))
+    };
+    let other = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (other objects: {}; RNTuples are not read)",
+            others.join(", ")
+        )
+    };
+    match wanted {
+        Some(w) => format!("`{}`: no tree `{w}`; {listed}{other}", path.display()),
+        None => format!(
+            "`{}`: which tree? {listed}{other}, and none is called `Events`: choose one with \
+             --tree NAME (or [data.root] tree)",
+            path.display()
+        ),
+    }
 }
 
 pub(super) fn parquet_err(path: &Path, context: &str, e: impl std::fmt::Display) -> DataError {

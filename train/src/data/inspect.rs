@@ -12,11 +12,13 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use super::DataError;
 use super::error::{csv_err, parquet_err};
 use super::footer::checked_row_groups;
+use super::table::DataSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Format {
     Parquet,
     Csv,
+    Root,
 }
 
 pub(super) fn format_of(path: &Path) -> Option<Format> {
@@ -24,12 +26,13 @@ pub(super) fn format_of(path: &Path) -> Option<Format> {
     match ext.as_str() {
         "parquet" | "pq" | "parq" => Some(Format::Parquet),
         "csv" => Some(Format::Csv),
+        "root" => Some(Format::Root),
         _ => None,
     }
 }
 
 /// Expand file names, globs (`*`, `?`, `[`) and directories (every `.parquet`/`.pq`/`.parq`/
-/// `.csv` file in it) into a list of files. Glob and directory matches are sorted; the order of
+/// `.csv`/`.root` file in it) into a list of files. Glob and directory matches are sorted; the order of
 /// `patterns` is kept and nothing is deduplicated. A glob or directory matching nothing, or a
 /// plain path that does not exist, is an error.
 pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>, DataError> {
@@ -126,8 +129,10 @@ pub(super) struct FileInfo {
     pub(super) format: Format,
     pub(super) columns: Vec<ColInfo>,
     pub(super) rows: usize,
-    /// Row groups: rows each (CSV: one group).
+    /// Row groups: rows each (CSV and ROOT: one group).
     pub(super) groups: Vec<usize>,
+    /// ROOT files: the tree and where each column comes from.
+    pub(super) root: Option<super::root::RootInfo>,
 }
 
 impl FileInfo {
@@ -142,19 +147,21 @@ impl FileInfo {
     pub(super) fn missing(&self, column: &str) -> DataError {
         DataError::MissingColumn {
             path: self.path.clone(),
+            tree: self.root.as_ref().map(|r| r.tree.clone()),
             column: column.to_string(),
             available: self.names(),
         }
     }
 }
 
-pub(super) fn inspect(path: &Path) -> Result<FileInfo, DataError> {
+pub(super) fn inspect(path: &Path, spec: &DataSpec) -> Result<FileInfo, DataError> {
     let format = format_of(path).ok_or_else(|| DataError::UnsupportedFormat {
         path: path.to_path_buf(),
     })?;
     match format {
         Format::Parquet => inspect_parquet(path),
         Format::Csv => inspect_csv(path),
+        Format::Root => super::root::inspect_root(path, spec),
     }
 }
 
@@ -237,6 +244,7 @@ fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
         columns,
         rows,
         groups,
+        root: None,
     })
 }
 
@@ -331,6 +339,7 @@ fn inspect_csv(path: &Path) -> Result<FileInfo, DataError> {
         columns,
         rows,
         groups: vec![rows],
+        root: None,
     })
 }
 

@@ -1,5 +1,5 @@
 //! [`load_events`]: inspect every file, plan the columns, allocate the outputs once and fill
-//! them in parallel, one job per Parquet row group or CSV file, each writing its own disjoint
+//! them in parallel, one job per Parquet row group or CSV or ROOT file, each writing its own disjoint
 //! slices of the outputs.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use parquet::file::reader::SerializedFileReader;
 use super::DataError;
 use super::columns::{LabelSource, PassKind, Plan, plan};
 use super::inspect::{FileInfo, Format, inspect, open_parquet};
+use super::root::run_root;
 use super::table::{Column, DataSpec, EventTable};
 use super::{csv::run_csv, parquet::run_parquet};
 
@@ -33,7 +34,7 @@ pub fn load_events(
     }
     let files = paths
         .iter()
-        .map(|p| inspect(p))
+        .map(|p| inspect(p, spec))
         .collect::<Result<Vec<_>, _>>()?;
     let plan = plan(&files, spec, require_labels)?;
     let n: usize = files.iter().map(|f| f.rows).sum();
@@ -420,6 +421,7 @@ fn run_job(
             run_parquet(ctx, reader, fi, group, file_row, rows, out, &mut local)?
         }
         Format::Csv => run_csv(ctx, fi, rows, out, &mut local)?,
+        Format::Root => run_root(ctx, fi, rows, out, &mut local)?,
     }
     Ok(local)
 }

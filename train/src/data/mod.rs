@@ -1,4 +1,4 @@
-//! Event loading: Parquet and CSV files into one row-major `f32` table.
+//! Event loading: Parquet, CSV and ROOT files into one row-major `f32` table.
 //!
 //! # Overview
 //!
@@ -12,7 +12,9 @@
 //! # Rules
 //!
 //! * **Formats** by extension: `.parquet` / `.pq` / `.parq` (Parquet, flat schema) and `.csv`
-//!   (comma-separated, header row, fields trimmed). Anything else is an error.
+//!   (comma-separated, header row, fields trimmed) and `.root` (one TTree; its branches are
+//!   the columns, NanoAOD-style collections map onto padded features: see `root` and
+//!   [`RootSpec`]). Anything else is an error.
 //! * **Features**: `DataSpec::features` in that order (other columns are not read), or by
 //!   default every column that is not metadata, in the column order of the first file.
 //!   Metadata columns are the source column, the weight column, `weight`, `event_id`, the
@@ -71,6 +73,7 @@ mod inspect;
 mod load;
 mod page_header;
 mod parquet;
+mod root;
 mod table;
 #[cfg(test)]
 mod testutil;
@@ -78,6 +81,7 @@ mod testutil;
 pub use error::DataError;
 pub use inspect::expand_inputs;
 pub use load::load_events;
+pub use root::RootSpec;
 pub use table::{Column, DataSpec, EventTable, split_indices};
 
 /// Default name of the column holding the source (generator configuration) label.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError};
+use super::{DEFAULT_PASSTHROUGH, DEFAULT_SOURCE_COLUMN, DataError, RootSpec};
 
 /// What to read from the event files.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -29,6 +29,8 @@ pub struct DataSpec {
     /// Columns that are neither features nor read at all when `features` is `None`, such as
     /// string or boolean bookkeeping columns (default: none).
     pub ignore: Vec<String>,
+    /// ROOT files: the tree and the mapping of feature names onto branches.
+    pub root: RootSpec,
 }
 
 impl Default for DataSpec {
@@ -40,6 +42,7 @@ impl Default for DataSpec {
             file_labels: Vec::new(),
             passthrough: DEFAULT_PASSTHROUGH.iter().map(|s| s.to_string()).collect(),
             ignore: Vec::new(),
+            root: RootSpec::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::MIN_EXPECTED_BACKGROUND;
 use super::statistics::weighted;
-use crate::data::EventTable;
+use crate::data::{EventTable, RootSpec};
 use crate::error::{Error, Result};
 use crate::export::{ExportOptions, export_model};
 use crate::manifest::{ModelManifest, Threshold, TrainedModel, write_atomic};
@@ -29,6 +29,9 @@ pub struct CalibrationOptions {
     pub background: Vec<String>,
     /// Event weights of the background files.
     pub weights: Weights,
+    /// ROOT background files: the tree to read (default: the only tree, else `Events`); the
+    /// branch mapping is the model's `[data.root]`.
+    pub tree: Option<String>,
 }
 
 /// `bead calibrate`: thresholds for every head at every FPR, on the validation split of the
@@ -61,7 +64,15 @@ pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest
         )
     } else {
         (
-            load_weighted(&first, &opts.background, &opts.weights)?,
+            load_weighted(
+                &first,
+                &opts.background,
+                &opts.weights,
+                &RootSpec {
+                    tree: opts.tree.clone(),
+                    ..trained.manifest.config.data.root.clone()
+                },
+            )?,
             opts.background.join(" "),
         )
     };

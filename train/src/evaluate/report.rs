@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::calibrate::{is_onnx, runtime_model, validation_table};
 use super::statistics::weighted::{self, Counts, Cut, Sample};
 use super::{CONFIDENCE, MIN_EXPECTED_BACKGROUND, WORKING_POINTS, plots, statistics};
-use crate::data::EventTable;
+use crate::data::{EventTable, RootSpec};
 use crate::error::{Error, Result};
 use crate::manifest::Threshold;
 use crate::manifest::TrainedModel;
@@ -159,6 +159,9 @@ pub struct EvaluateOptions {
     pub plots: Option<PathBuf>,
     /// Event weights of the background and signal files.
     pub weights: Weights,
+    /// ROOT files: the tree to read (default: the only tree, else `Events`). The branch
+    /// mapping is the model directory's `[data.root]` (the defaults for an ONNX file).
+    pub tree: Option<String>,
 }
 
 /// A deployable model per head.
@@ -266,11 +269,18 @@ pub fn evaluate(model_path: &Path, opts: &EvaluateOptions) -> Result<Report> {
         .ok_or_else(|| Error::model(model_path, "no score head"))?
         .model;
     let training_sources: Vec<String> = first.info().sources.clone();
-    let background = load_weighted(first, &opts.background, &opts.weights)?;
+    let root = RootSpec {
+        tree: opts.tree.clone(),
+        ..trained
+            .as_ref()
+            .map(|t| t.manifest.config.data.root.clone())
+            .unwrap_or_default()
+    };
+    let background = load_weighted(first, &opts.background, &opts.weights, &root)?;
     let signal_files = crate::data::expand_inputs(&opts.signal)?;
     let mut signals = Vec::new();
     for f in &signal_files {
-        let t = load_weighted(first, &[f.display().to_string()], &opts.weights)?;
+        let t = load_weighted(first, &[f.display().to_string()], &opts.weights, &root)?;
         signals.push((file_stem(f), t));
     }
     let val_weights = trained.as_ref().and_then(|_| validation_weights.clone());

@@ -71,6 +71,7 @@ pub fn data_spec(config: &TrainConfig) -> DataSpec {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        root: config.data.root.clone(),
         ..DataSpec::default()
     }
 }
