@@ -12,7 +12,11 @@ are refused naming each node, a wrong feature count is refused, a graph with sev
 needs --output-name, and events with NaN are refused naming the column and row. A
 PyTorch-exported MLP (TorchScript and dynamo exporters) runs where torch is importable.
 
-usage: import_ops_check.py BEAD_BINARY WORKDIR
+With SAMPLE_DIR (data/sample), the imported encoder also goes through `bead calibrate`,
+`bead evaluate` and `bead bench --json` on the sample files, and `bead bench --json` on a file
+it cannot load must print {"error": ...} and exit non-zero.
+
+usage: import_ops_check.py BEAD_BINARY WORKDIR [SAMPLE_DIR]
 """
 import os
 import subprocess
@@ -335,6 +339,55 @@ def refusals(bead, work):
     return results
 
 
+def workflow(bead, work, sample):
+    """The imported AXOL1TL-style encoder through calibrate, evaluate and bench on real files."""
+    import glob
+    import json
+
+    import pyarrow.parquet as pq
+
+    background = os.path.join(sample, "test", "pythia-vincia.parquet")
+    names = [n for n in pq.read_schema(background).names if n not in ("source", "process", "event_id", "weight")]
+    src, dst = os.path.join(work, "axol1tl.onnx"), os.path.join(work, "axol1tl_sample.bead.onnx")
+    results = []
+    r = run([bead, "import", src, "--features", ",".join(names), "--score-name", "axol1tl", "-o", dst])
+    results.append(r.returncode == 0)
+    x = np.stack([pq.read_table(background).column(n).to_numpy().astype(np.float32) for n in names], axis=1)
+    out = os.path.join(work, "sample_scores.csv")
+    r = run([bead, "score", "--model", dst, "--input", background, "-o", out, "-q"])
+    worst = compare(np.loadtxt(out, delimiter=",", skiprows=1, usecols=0, ndmin=1), ort_scores(src, x)) if r.returncode == 0 else np.inf
+    results.append(worst <= REL)
+    print(f"{'ok  ' if results[-1] else 'FAIL'} workflow score: {len(x)} sample events, worst relative difference {worst:.2e}")
+    r = run([bead, "calibrate", "--model", dst, "--background", background, "--fpr", "1e-1", "1e-2", "--no-weights"])
+    meta = json.loads({p.key: p.value for p in onnx.load(dst).metadata_props}["bead"])
+    ok = r.returncode == 0 and [t["fpr"] for t in meta["thresholds"]] == [1e-1, 1e-2]
+    if ok:  # the 1e-2 threshold leaves 1% of the calibration events' scores above it
+        above = float(np.mean(ort_scores(src, x).ravel() > meta["thresholds"][1]["threshold"]))
+        ok = abs(above - 1e-2) <= 1.0 / len(x) + 1e-9
+    results.append(ok)
+    print(f"{'ok  ' if ok else 'FAIL'} workflow calibrate: {r.stdout.strip() or r.stderr.strip()}")
+    report = os.path.join(work, "evaluate.json")
+    r = run([bead, "evaluate", "--model", dst, "--background", *sorted(glob.glob(os.path.join(sample, "test", "*.parquet"))),
+             "--signal", *sorted(glob.glob(os.path.join(sample, "signals", "*.parquet"))), "--fpr", "1e-2", "--json", report])
+    results.append(r.returncode == 0 and os.path.getsize(report) > 0)
+    print(f"{'ok  ' if results[-1] else 'FAIL'} workflow evaluate: {'report written' if results[-1] else r.stderr.strip()}")
+    r = run([bead, "bench", "--model", dst, "--json", "--repetitions", "20000"])
+    bench = json.loads(r.stdout) if r.returncode == 0 else {}
+    results.append(bench.get("p50_ns", 0) > 0 and bench.get("features") == len(names))
+    print(f"{'ok  ' if results[-1] else 'FAIL'} workflow bench --json: p50 {bench.get('p50_ns')} ns")
+    # Failures print one JSON object with the error on stdout, and exit non-zero.
+    for bad, needle in [(src, "needs `bead import"), (os.path.join(work, "missing.onnx"), "missing.onnx")]:
+        r = run([bead, "bench", "--model", bad, "--json"])
+        try:
+            err = json.loads(r.stdout)["error"]
+        except (ValueError, KeyError):
+            err = None
+        ok = r.returncode != 0 and err is not None and needle in err
+        results.append(ok)
+        print(f"{'ok  ' if ok else 'FAIL'} bench --json on {os.path.basename(bad)}: {r.stdout.strip()}")
+    return results
+
+
 def torch_cases(bead, work):
     try:
         import torch
@@ -374,6 +427,8 @@ def main():
     results = [check_model(bead, work, name, m) for name, m in cases().items()]
     results.append(check_model(bead, work, "axol1tl", axol1tl(), width=57))
     results += refusals(bead, work)
+    if len(sys.argv) > 3:
+        results += workflow(bead, work, sys.argv[3])
     results += torch_cases(bead, work)
     failed = results.count(False)
     print(f"{len(results) - failed} passed, {failed} failed")

@@ -115,9 +115,9 @@ enum Command {
         no_weights: bool,
     },
     /// Compute thresholds on validation background and store them in the model directory and
-    /// its exported ONNX files.
+    /// its exported ONNX files (or in one ONNX file, on --background).
     Calibrate {
-        /// Model directory.
+        /// Model directory, or an ONNX file (an imported model; needs --background).
         #[arg(long)]
         model: PathBuf,
         /// Target false-positive rates.
@@ -479,8 +479,15 @@ fn run(cli: Cli) -> Result<()> {
                 background,
                 weights: bead_train::Weights::from_flags(weight_column, no_weights),
             };
-            let (manifest, files) = bead_train::calibrate(&model, &opts)?;
-            for (head, list) in &manifest.thresholds {
+            let (heads, files) = if model.is_file() {
+                let list = bead_train::calibrate_onnx(&model, &opts)?;
+                let name = bead_infer::Model::load(&model)?.info().score.clone();
+                (vec![(name, list)], vec![model])
+            } else {
+                let (manifest, files) = bead_train::calibrate(&model, &opts)?;
+                (manifest.thresholds.into_iter().collect(), files)
+            };
+            for (head, list) in &heads {
                 for t in list {
                     let above = t
                         .calibration
