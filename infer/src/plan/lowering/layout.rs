@@ -44,10 +44,10 @@ fn take(data: &ConstData, idx: &[usize]) -> ConstData {
 fn strides(dims: &[usize]) -> Vec<usize> {
     let mut s = vec![1; dims.len()];
     for i in (0..dims.len().saturating_sub(1)).rev() {
-        if let (Some(next), Some(d)) = (s.get(i + 1).copied(), dims.get(i + 1)) {
-            if let Some(si) = s.get_mut(i) {
-                *si = next * d;
-            }
+        if let (Some(next), Some(d)) = (s.get(i + 1).copied(), dims.get(i + 1))
+            && let Some(si) = s.get_mut(i)
+        {
+            *si = next * d;
         }
     }
     s
