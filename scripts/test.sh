@@ -44,6 +44,10 @@ done
 python3 tests/onnx_runtime_check.py "$bead" data/sample/test/pythia-vincia.parquet \
   "$out"/*.onnx runs/quickstart/model.onnx
 
+echo "== bead import: one foreign model per supported operator form against ONNX Runtime; an"
+echo "   imported encoder through score, calibrate, evaluate and bench"
+python3 tests/import_ops_check.py "$bead" runs/test-import data/sample
+
 echo "== C and C++ API (CMake, CTest, valgrind)"
 cmake -S ffi -B build/ffi -DBEAD_TEST_MODEL="$PWD/runs/quickstart/model.onnx" \
   -DBEAD_CARGO_TARGET_DIR="$CARGO_TARGET_DIR"

@@ -54,7 +54,9 @@ pub enum LoadError {
         ops: Vec<UnsupportedOp>,
     },
     /// `metadata_props` has no `bead` entry.
-    #[error("{path}: missing `bead` entry in metadata_props (not exported by `bead export`?)")]
+    #[error(
+        "{path}: missing `bead` entry in metadata_props (not written by `bead export`; a model from another tool needs `bead import MODEL --features NAMES -o OUT` first)"
+    )]
     MissingMetadata {
         /// File path.
         path: String,

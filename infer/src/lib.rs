@@ -65,5 +65,6 @@ pub use crate::{
     contract::{Calibration, EventCounts, ModelMetadata, Threshold},
     error::{LoadError, ScoreError, UnsupportedOp},
     model::{Model, available_kernels},
+    onnx::{ImportError, ImportOptions, ImportReport, import_file, import_model, parse_features},
     session::Session,
 };

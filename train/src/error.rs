@@ -91,6 +91,9 @@ pub enum Error {
     /// The runtime refused an exported model (the error names the file).
     #[error(transparent)]
     Load(#[from] bead_infer::LoadError),
+    /// `bead import` could not make a bead model of a foreign ONNX file.
+    #[error("import: {0}")]
+    Import(#[from] bead_infer::ImportError),
     /// The runtime refused an event.
     #[error("scoring: {0}")]
     Score(#[from] bead_infer::ScoreError),

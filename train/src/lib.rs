@@ -72,7 +72,7 @@ pub use evaluate::statistics::weighted;
 pub use evaluate::{
     CONFIDENCE, CalibrationOptions, Efficiency, EvaluateOptions, HeadReport, LatentReport,
     MIN_EXPECTED_BACKGROUND, Report, SignalReport, SourceReport, WORKING_POINTS, calibrate,
-    evaluate, summary,
+    calibrate_onnx, evaluate, summary,
 };
 pub use export::{ExportOptions, export_bytes, export_model, export_to_file};
 pub use manifest::{

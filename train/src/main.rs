@@ -47,6 +47,29 @@ enum Command {
         #[arg(long)]
         f16: bool,
     },
+    /// Make a float model exported by another tool (PyTorch, tf2onnx, hls4ml/QONNX) a bead
+    /// model: check that the runtime runs every node and record the feature names.
+    Import {
+        /// ONNX model to import.
+        model: PathBuf,
+        /// Event columns feeding the graph input, in column order: comma-separated, or @FILE
+        /// with one name per line.
+        #[arg(long)]
+        features: String,
+        /// Output ONNX file.
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Name recorded for the score (default: the graph output's name).
+        #[arg(long)]
+        score_name: Option<String>,
+        /// Graph input fed with the features (when the graph has several).
+        #[arg(long, visible_alias = "input-name")]
+        input: Option<String>,
+        /// Graph output that is the anomaly score (when the graph has several). Written as
+        /// `--output-name` because `-o/--output` is the file.
+        #[arg(long = "output-name", visible_alias = "graph-output")]
+        graph_output: Option<String>,
+    },
     /// Score event files with an exported ONNX model (parallel, input order kept).
     Score {
         /// ONNX model written by `bead export`.
@@ -98,9 +121,9 @@ enum Command {
         tree: Option<String>,
     },
     /// Compute thresholds on validation background and store them in the model directory and
-    /// its exported ONNX files.
+    /// its exported ONNX files (or in one ONNX file, on --background).
     Calibrate {
-        /// Model directory.
+        /// Model directory, or an ONNX file (an imported model; needs --background).
         #[arg(long)]
         model: PathBuf,
         /// Target false-positive rates.
@@ -406,6 +429,21 @@ fn run(cli: Cli) -> Result<()> {
                 loaded.kernel_name()
             );
         }
+        Command::Import {
+            model,
+            features,
+            output,
+            score_name,
+            input,
+            graph_output,
+        } => {
+            let mut opts = bead_infer::ImportOptions::new(bead_infer::parse_features(&features)?);
+            opts.score_name = score_name;
+            opts.input = input;
+            opts.output = graph_output;
+            let report = bead_infer::import_file(&model, &output, &opts)?;
+            println!("wrote {}: {report}", output.display());
+        }
         Command::Score {
             model,
             input,
@@ -475,8 +513,15 @@ fn run(cli: Cli) -> Result<()> {
                 weights: bead_train::Weights::from_flags(weight_column, no_weights),
                 tree,
             };
-            let (manifest, files) = bead_train::calibrate(&model, &opts)?;
-            for (head, list) in &manifest.thresholds {
+            let (heads, files) = if model.is_file() {
+                let list = bead_train::calibrate_onnx(&model, &opts)?;
+                let name = bead_infer::Model::load(&model)?.info().score.clone();
+                (vec![(name, list)], vec![model])
+            } else {
+                let (manifest, files) = bead_train::calibrate(&model, &opts)?;
+                (manifest.thresholds.into_iter().collect(), files)
+            };
+            for (head, list) in &heads {
                 for t in list {
                     let above = t
                         .calibration
@@ -511,11 +556,16 @@ fn run(cli: Cli) -> Result<()> {
                 repetitions,
                 !no_reference,
                 &|| alloc_counter::count(),
-            )?;
-            if json {
-                println!("{}", report.json);
-            } else {
-                println!("{}", report.text);
+            );
+            match (report, json) {
+                (Ok(r), true) => println!("{}", r.json),
+                (Ok(r), false) => println!("{}", r.text),
+                // Scripts reading `--json` get an object on stdout even on failure.
+                (Err(e), true) => {
+                    println!("{}", serde_json::json!({ "error": e.to_string() }));
+                    return Err(e);
+                }
+                (Err(e), false) => return Err(e),
             }
         }
     }

@@ -98,6 +98,22 @@ impl Step {
                 }
             }
             Step::Nop => {}
+            Step::Where { cond, a, b, dst } => {
+                let Some((lo, y, hi)) = split(arena, *dst) else {
+                    return;
+                };
+                let end = dst.end();
+                let (c, a, b) = (
+                    operand(lo, hi, end, cond),
+                    operand(lo, hi, end, a),
+                    operand(lo, hi, end, b),
+                );
+                if let (Some(c), Some(a), Some(b)) = (c, a, b) {
+                    for (((d, c), a), b) in y.iter_mut().zip(c).zip(a).zip(b) {
+                        *d = if *c != 0.0 { *a } else { *b };
+                    }
+                }
+            }
         }
     }
 }
@@ -117,6 +133,15 @@ fn view<'a>(lo: &'a [f32], hi: &'a [f32], hi_start: usize, b: Buf) -> Option<&'a
         lo.get(b.off..b.end())
     } else {
         hi.get(b.off.checked_sub(hi_start)?..)?.get(..b.len)
+    }
+}
+
+/// A buffer operand's view (see [`view`]) or a constant operand's values.
+#[inline]
+fn operand<'a>(lo: &'a [f32], hi: &'a [f32], hi_start: usize, s: &'a PartSrc) -> Option<&'a [f32]> {
+    match s {
+        PartSrc::Buf(b) => view(lo, hi, hi_start, *b),
+        PartSrc::Const(c) => Some(c.as_slice()),
     }
 }
 

@@ -77,6 +77,14 @@ pub(crate) enum Step {
     },
     /// Left behind by fusion and dead-step elimination; removed before layout.
     Nop,
+    /// `dst[i] = if cond[i] != 0 { a[i] } else { b[i] }` (ONNX `Where`); every operand has
+    /// `dst`'s length.
+    Where {
+        cond: PartSrc,
+        a: PartSrc,
+        b: PartSrc,
+        dst: Buf,
+    },
 }
 
 impl Step {
@@ -97,6 +105,13 @@ impl Step {
                 })
                 .collect(),
             Step::Nop => vec![],
+            Step::Where { cond, a, b, .. } => [cond, a, b]
+                .iter()
+                .filter_map(|s| match s {
+                    PartSrc::Buf(b) => Some(*b),
+                    PartSrc::Const(_) => None,
+                })
+                .collect(),
         }
     }
 
@@ -109,7 +124,8 @@ impl Step {
             | Step::Gather { dst, .. }
             | Step::Concat { dst, .. }
             | Step::Gemv { dst, .. }
-            | Step::Reduce { dst, .. } => Some(*dst),
+            | Step::Reduce { dst, .. }
+            | Step::Where { dst, .. } => Some(*dst),
             Step::Nop => None,
         }
     }
@@ -139,6 +155,14 @@ impl Step {
                 }
             }
             Step::Nop => {}
+            Step::Where { cond, a, b, dst } => {
+                f(dst);
+                for s in [cond, a, b] {
+                    if let PartSrc::Buf(b) = s {
+                        f(b);
+                    }
+                }
+            }
         }
     }
 }

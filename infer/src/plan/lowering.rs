@@ -6,14 +6,24 @@
 //! Only nodes that touch a per-event tensor become steps. MatMul and Gemm become gemvs with
 //! their weights padded to the kernels' width; broadcasting against a constant expands the
 //! constant once, here.
+//!
+//! Operators without a step of their own are lowered onto the existing elementwise steps
+//! (Clip is `Max` then `Min`, BatchNormalization a per-channel `Mul` and `Add`, ReduceMean a
+//! sum then a division, ...), so that fusion and the vectorised kernels apply to them too:
+//! [`linear`] has MatMul and Gemm, [`layout`] the shape operators, gathers and reductions,
+//! [`elementwise`] the activations, comparisons and casts.
 
-use std::collections::HashMap;
+mod elementwise;
+mod layout;
+mod linear;
 
-use super::ir::{Buf, ConcatPart, PartSrc, Step};
-use super::shape::{broadcast_map, broadcast_shapes, normalize_axis, numel, resolve_reshape};
+use std::collections::{HashMap, HashSet};
+
+use super::ir::{Buf, Step};
+use super::shape::{broadcast_map, broadcast_shapes, numel};
 use super::tensor::{Const, ConstData, load_tensor};
 use super::{CompileError, err, node_label};
-use crate::kernels::{self, BinOp, ReduceOp, UnaryOp};
+use crate::kernels::{BinOp, UnaryOp};
 use crate::onnx::{self, pb};
 use pb::tensor_proto::DataType;
 
@@ -52,6 +62,14 @@ fn attr_float(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
     attr(node, name).map_or(default, |a| a.f)
 }
 
+/// A float scalar constant.
+fn scalar(v: f32) -> Val {
+    Val::Const(Const {
+        shape: vec![],
+        data: ConstData::F(vec![v]),
+    })
+}
+
 fn unary_op(op: &str) -> Option<UnaryOp> {
     Some(match op {
         "Neg" => UnaryOp::Neg,
@@ -68,9 +86,6 @@ fn unary_op(op: &str) -> Option<UnaryOp> {
     })
 }
 
-/// One input of a Concat per event: its dims, and its buffer or constant values.
-type ConcatInput = (Vec<usize>, Option<Buf>, Option<Vec<f32>>);
-
 fn bin_op(op: &str) -> Option<BinOp> {
     Some(match op {
         "Add" => BinOp::Add,
@@ -85,12 +100,30 @@ fn bin_op(op: &str) -> Option<BinOp> {
     })
 }
 
+/// `op` on two integers, as ONNX does on int64 tensors (shape arithmetic); `None` for a
+/// division by zero.
+fn int_op(op: BinOp, a: i64, b: i64) -> Option<i64> {
+    Some(match op {
+        BinOp::Add => a.wrapping_add(b),
+        BinOp::Sub => a.wrapping_sub(b),
+        BinOp::Mul => a.wrapping_mul(b),
+        BinOp::Div => a.checked_div(b)?,
+        BinOp::Min => a.min(b),
+        BinOp::Max => a.max(b),
+        BinOp::Greater => i64::from(a > b),
+        BinOp::Less => i64::from(a < b),
+    })
+}
+
 /// Lowering state: the steps so far, the buffer ids, and every named value.
 struct Builder {
     steps: Vec<Step>,
     /// Capacity (floats) of each buffer id.
     caps: Vec<usize>,
     vals: HashMap<String, Val>,
+    /// Buffer ids holding booleans (0 or 1) produced by comparisons, so that a later `Cast`
+    /// to an integer type or to bool can keep them as they are.
+    bools: HashSet<usize>,
 }
 
 impl Builder {
@@ -113,6 +146,14 @@ impl Builder {
         }
     }
 
+    /// Input `i` when it is given (optional inputs may be missing or named "").
+    fn opt_input(&self, node: &pb::NodeProto, i: usize) -> Result<Option<Val>, CompileError> {
+        match node.input.get(i) {
+            Some(name) if !name.is_empty() => self.get(name).cloned().map(Some),
+            _ => Ok(None),
+        }
+    }
+
     fn const_input(&self, node: &pb::NodeProto, i: usize) -> Result<Const, CompileError> {
         match self.input(node, i)? {
             Val::Const(c) => Ok(c),
@@ -120,330 +161,115 @@ impl Builder {
         }
     }
 
+    /// Integer list from input `i` if given, else from attribute `name` (ONNX moved several
+    /// attributes to inputs across opsets: axes, starts, ends, ...).
+    fn ints_from(
+        &self,
+        node: &pb::NodeProto,
+        i: usize,
+        name: &str,
+    ) -> Result<Option<Vec<i64>>, CompileError> {
+        match self.opt_input(node, i)? {
+            Some(Val::Const(c)) => c.ints().map(Some),
+            Some(Val::Dyn { .. }) => err(format!(
+                "input #{i} ({name}) of {} must be a constant",
+                node.op_type
+            )),
+            None => Ok(attr(node, name).map(|a| a.ints.clone())),
+        }
+    }
+
     fn push(&mut self, step: Step) {
         self.steps.push(step);
     }
 
+    /// `op(v)`: folded for a constant, else a step.
+    fn unary(&mut self, op: UnaryOp, v: Val) -> Val {
+        match v {
+            Val::Const(c) => Val::Const(Const {
+                data: ConstData::F(c.floats().iter().map(|v| op.apply(*v)).collect()),
+                shape: c.shape,
+            }),
+            Val::Dyn { buf, dims } => {
+                let dst = self.new_buf(buf.len);
+                self.push(Step::Unary { op, src: buf, dst });
+                Val::Dyn { buf: dst, dims }
+            }
+        }
+    }
+
     fn lower(&mut self, node: &pb::NodeProto) -> Result<Val, CompileError> {
         let op = node.op_type.as_str();
-        if op == "Constant" {
-            return if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
-                Ok(Val::Const(load_tensor(t)?))
-            } else if let Some(a) = attr(node, "value_float") {
-                Ok(Val::Const(Const {
-                    shape: vec![],
-                    data: ConstData::F(vec![a.f]),
-                }))
-            } else if let Some(a) = attr(node, "value_floats") {
-                Ok(Val::Const(Const {
-                    shape: vec![a.floats.len()],
-                    data: ConstData::F(a.floats.clone()),
-                }))
-            } else if let Some(a) = attr(node, "value_int") {
-                Ok(Val::Const(Const {
-                    shape: vec![],
-                    data: ConstData::I(vec![a.i]),
-                }))
-            } else if let Some(a) = attr(node, "value_ints") {
-                Ok(Val::Const(Const {
-                    shape: vec![a.ints.len()],
-                    data: ConstData::I(a.ints.clone()),
-                }))
-            } else {
-                err("Constant without a supported value attribute")
-            };
-        }
-        if op == "Identity" {
-            return self.input(node, 0);
-        }
-        if op == "Cast" {
-            let to = attr_int(node, "to", 0);
-            return match (self.input(node, 0)?, to) {
-                (Val::Const(c), 1) => Ok(Val::Const(Const {
-                    data: ConstData::F(c.floats()),
-                    shape: c.shape,
-                })),
-                (Val::Const(c), 7) => Ok(Val::Const(Const {
-                    data: ConstData::I(match c.data {
-                        ConstData::I(v) => v,
-                        ConstData::F(v) => v.iter().map(|x| *x as i64).collect(),
-                    }),
-                    shape: c.shape,
-                })),
-                (v @ Val::Dyn { .. }, 1) => Ok(v),
-                (_, to) => err(format!(
-                    "Cast to data type {to} is not supported (only to float)"
-                )),
-            };
-        }
-        if op == "Reshape" {
-            let shape = self.const_input(node, 1)?.ints()?;
-            return match self.input(node, 0)? {
-                Val::Const(c) => {
-                    let dims = resolve_reshape(&c.shape, &shape)?;
-                    Ok(Val::Const(Const {
-                        shape: dims,
-                        data: c.data,
-                    }))
-                }
-                Val::Dyn { buf, dims } => {
-                    match shape.first() {
-                        Some(0) => {}
-                        Some(-1) if !shape.iter().skip(1).any(|d| *d == -1) => {}
-                        _ => {
-                            return err(format!(
-                                "Reshape to {shape:?} must keep the batch dimension (0 or -1 first)"
-                            ));
-                        }
-                    }
-                    let rest = shape.get(1..).unwrap_or_default();
-                    // Resolve against the per-event dims (index shifted by the batch axis).
-                    let new = resolve_reshape(&dims, rest)?;
-                    Ok(Val::Dyn { buf, dims: new })
-                }
-            };
-        }
         if let Some(u) = unary_op(op) {
-            return match self.input(node, 0)? {
-                Val::Const(c) => Ok(Val::Const(Const {
-                    data: ConstData::F(c.floats().iter().map(|v| u.apply(*v)).collect()),
-                    shape: c.shape,
-                })),
-                Val::Dyn { buf, dims } => {
-                    let dst = self.new_buf(buf.len);
-                    self.push(Step::Unary {
-                        op: u,
-                        src: buf,
-                        dst,
-                    });
-                    Ok(Val::Dyn { buf: dst, dims })
-                }
-            };
+            let x = self.input(node, 0)?;
+            return Ok(self.unary(u, x));
         }
         if let Some(b) = bin_op(op) {
-            if node.input.len() == 1 && matches!(op, "Min" | "Max") {
-                return self.input(node, 0);
+            let v = self.lower_variadic(node, b)?;
+            if matches!(b, BinOp::Greater | BinOp::Less) {
+                self.mark_bool(&v);
             }
-            if node.input.len() != 2 {
-                return err(format!(
-                    "{op} with {} inputs is not supported",
-                    node.input.len()
-                ));
-            }
-            return self.lower_binary(b, self.input(node, 0)?, self.input(node, 1)?);
+            return Ok(v);
         }
         match op {
+            "Constant" => self.lower_constant(node),
+            "Identity" | "Dropout" => self.lower_identity(node),
+            "Cast" => self.lower_cast(node),
+            "Reshape" => self.lower_reshape(node),
+            "Flatten" => self.lower_flatten(node),
+            "Squeeze" => self.lower_squeeze(node),
+            "Unsqueeze" => self.lower_unsqueeze(node),
             "Gather" => self.lower_gather(node),
+            "Slice" => self.lower_slice(node),
             "Concat" => self.lower_concat(node),
-            "MatMul" => {
-                let (buf, k) = self.row_input(node)?;
-                let w = self.const_input(node, 1)?;
-                if w.shape != [k, w.shape.get(1).copied().unwrap_or(0)] {
-                    return err(format!(
-                        "MatMul weights of shape {:?} for input width {k}",
-                        w.shape
-                    ));
-                }
-                let m = w.shape.get(1).copied().unwrap_or(0);
-                self.gemv(buf, k, m, &w.floats(), false, vec![0.0; m])
+            "ConstantOfShape" => self.lower_constant_of_shape(node),
+            "MatMul" => self.lower_matmul(node),
+            "Gemm" => self.lower_gemm(node),
+            "ReduceSum" | "ReduceMean" | "ReduceSumSquare" | "ReduceMin" | "ReduceMax" => {
+                self.lower_reduce(node)
             }
-            "Gemm" => {
-                if attr_int(node, "transA", 0) != 0 {
-                    return err("Gemm with transA = 1 is not supported");
-                }
-                let (buf, k) = self.row_input(node)?;
-                let w = self.const_input(node, 1)?;
-                let trans = attr_int(node, "transB", 0) != 0;
-                let (wk, m) = match w.shape.as_slice() {
-                    [a, b] if trans => (*b, *a),
-                    [a, b] => (*a, *b),
-                    s => return err(format!("Gemm B of shape {s:?}")),
-                };
-                if wk != k {
-                    return err(format!("Gemm B of shape {:?} for input width {k}", w.shape));
-                }
-                let alpha = attr_float(node, "alpha", 1.0);
-                let beta = attr_float(node, "beta", 1.0);
-                let wf = w.floats();
-                let mut wkm = vec![0.0; k * m];
-                for i in 0..k {
-                    for j in 0..m {
-                        let v = if trans {
-                            wf.get(j * k + i)
-                        } else {
-                            wf.get(i * m + j)
-                        };
-                        if let (Some(d), Some(v)) = (wkm.get_mut(i * m + j), v) {
-                            *d = alpha * v;
-                        }
-                    }
-                }
-                let bias = match node.input.get(2).filter(|s| !s.is_empty()) {
-                    None => vec![0.0; m],
-                    Some(_) => {
-                        let c = self.const_input(node, 2)?;
-                        let padded: Vec<usize> = if c.shape.len() == 2 {
-                            if c.shape.first() != Some(&1) {
-                                return err(format!("Gemm C of shape {:?} is not a row", c.shape));
-                            }
-                            c.shape.get(1..).unwrap_or_default().to_vec()
-                        } else {
-                            c.shape.clone()
-                        };
-                        if broadcast_shapes(&padded, &[m]).as_deref() != Some(&[m]) {
-                            return err(format!("Gemm C of shape {:?} for width {m}", c.shape));
-                        }
-                        let cf = c.floats();
-                        broadcast_map(&padded, &[m])
-                            .iter()
-                            .map(|i| beta * cf.get(*i as usize).copied().unwrap_or(0.0))
-                            .collect()
-                    }
-                };
-                self.gemv(buf, k, m, &wkm, false, bias)
-            }
-            "ReduceSum" | "ReduceMin" | "ReduceMax" => {
-                let Val::Dyn { buf, dims } = self.input(node, 0)? else {
-                    return err(format!("{op} of a constant is not supported"));
-                };
-                let axes = match node.input.get(1).filter(|s| !s.is_empty()) {
-                    Some(_) => self.const_input(node, 1)?.ints()?,
-                    None => attr(node, "axes")
-                        .map(|a| a.ints.clone())
-                        .unwrap_or_default(),
-                };
-                if axes.is_empty() {
-                    return err(format!(
-                        "{op} without axes would reduce the batch dimension"
-                    ));
-                }
-                let rank = dims.len() + 1;
-                let mut ax = axes
-                    .iter()
-                    .map(|a| normalize_axis(*a, rank))
-                    .collect::<Result<Vec<_>, _>>()?;
-                ax.sort_unstable();
-                ax.dedup();
-                let first = ax.first().copied().unwrap_or(0);
-                if first == 0 || ax != (first..rank).collect::<Vec<_>>() {
-                    return err(format!(
-                        "{op} over axes {axes:?}: only trailing non-batch axes"
-                    ));
-                }
-                let keep = dims.get(..first - 1).unwrap_or_default();
-                let inner = numel(dims.get(first - 1..).unwrap_or_default());
-                let mut out_dims = keep.to_vec();
-                if attr_int(node, "keepdims", 1) != 0 {
-                    out_dims.extend(std::iter::repeat_n(1, rank - first));
-                }
-                let rop = match op {
-                    "ReduceSum" => ReduceOp::Sum,
-                    "ReduceMin" => ReduceOp::Min,
-                    _ => ReduceOp::Max,
-                };
-                let dst = self.new_buf(numel(keep));
-                self.push(Step::Reduce {
-                    op: rop,
-                    src: buf,
-                    inner,
-                    dst,
-                });
-                Ok(Val::Dyn {
-                    buf: dst,
-                    dims: out_dims,
-                })
-            }
+            "Clip" => self.lower_clip(node),
+            "Pow" => self.lower_pow(node),
+            "LeakyRelu" => self.lower_leaky_relu(node),
+            "Elu" => self.lower_elu(node),
+            "Softplus" => self.lower_softplus(node),
+            "BatchNormalization" => self.lower_batch_norm(node),
+            "Equal" => self.lower_equal(node),
+            "Not" => self.lower_not(node),
+            "Where" => self.lower_where(node),
             _ => err(format!("operator {op} is not supported")),
         }
     }
 
-    /// The per-event row input `[N, k]` of a MatMul/Gemm.
-    fn row_input(&self, node: &pb::NodeProto) -> Result<(Buf, usize), CompileError> {
-        match self.input(node, 0)? {
-            Val::Dyn { buf, dims } if dims.len() == 1 => Ok((buf, buf.len)),
-            Val::Dyn { dims, .. } => err(format!(
-                "{} input of shape [N, {dims:?}]: only [N, k]",
-                node.op_type
-            )),
-            Val::Const(_) => err(format!("{} with a constant first input", node.op_type)),
+    /// `Min`/`Max` take one or more inputs; the other binary operators exactly two.
+    fn lower_variadic(&mut self, node: &pb::NodeProto, op: BinOp) -> Result<Val, CompileError> {
+        let n = node.input.len();
+        let variadic = matches!(op, BinOp::Min | BinOp::Max);
+        if n == 0 || (!variadic && n != 2) {
+            return err(format!("{} with {n} inputs", node.op_type));
         }
+        let mut acc = self.input(node, 0)?;
+        for i in 1..n {
+            let v = self.input(node, i)?;
+            acc = self.lower_binary(op, acc, v)?;
+        }
+        Ok(acc)
     }
 
-    /// Adds a gemv with `w` given as `[k, m]` row-major; output dims `[m]`.
-    fn gemv(
-        &mut self,
-        src: Buf,
-        k: usize,
-        m: usize,
-        w: &[f32],
-        relu: bool,
-        b: Vec<f32>,
-    ) -> Result<Val, CompileError> {
-        if k == 0 || m == 0 {
-            return err(format!("empty weight matrix [{k}, {m}]"));
+    /// Records that `v`'s buffer holds booleans.
+    fn mark_bool(&mut self, v: &Val) {
+        if let Val::Dyn { buf, .. } = v {
+            self.bools.insert(buf.off);
         }
-        let np = kernels::padded(m);
-        let mut wp = vec![0.0; k * np];
-        for (dst_row, src_row) in wp.chunks_exact_mut(np).zip(w.chunks_exact(m.max(1))) {
-            for (d, s) in dst_row.iter_mut().zip(src_row) {
-                *d = *s;
-            }
-        }
-        let mut bp = b;
-        bp.resize(np, 0.0);
-        let dst = self.new_buf(np);
-        self.push(Step::Gemv {
-            src,
-            w: wp,
-            b: bp,
-            relu,
-            dst,
-        });
-        Ok(Val::Dyn {
-            buf: Buf {
-                off: dst.off,
-                len: m,
-            },
-            dims: vec![m],
-        })
     }
 
     fn lower_binary(&mut self, op: BinOp, a: Val, b: Val) -> Result<Val, CompileError> {
         match (a, b) {
-            (Val::Const(x), Val::Const(y)) => {
-                let shape = broadcast_shapes(&x.shape, &y.shape).map_or_else(
-                    || err(format!("cannot broadcast {:?} with {:?}", x.shape, y.shape)),
-                    Ok,
-                )?;
-                let (xf, yf) = (x.floats(), y.floats());
-                let (mx, my) = (
-                    broadcast_map(&x.shape, &shape),
-                    broadcast_map(&y.shape, &shape),
-                );
-                let data = mx
-                    .iter()
-                    .zip(&my)
-                    .map(|(i, j)| {
-                        let u = xf.get(*i as usize).copied().unwrap_or(0.0);
-                        let v = yf.get(*j as usize).copied().unwrap_or(0.0);
-                        op.apply(u, v)
-                    })
-                    .collect();
-                Ok(Val::Const(Const {
-                    shape,
-                    data: ConstData::F(data),
-                }))
-            }
+            (Val::Const(x), Val::Const(y)) => fold_binary(op, &x, &y).map(Val::Const),
             (Val::Dyn { buf, dims }, Val::Const(c)) => self.bin_const(op, buf, dims, c, false),
             (Val::Const(c), Val::Dyn { buf, dims }) => self.bin_const(op, buf, dims, c, true),
             (Val::Dyn { buf: ba, dims: da }, Val::Dyn { buf: bb, dims: db }) => {
-                if da.len() != db.len() {
-                    return err(format!("cannot broadcast [N, {da:?}] with [N, {db:?}]"));
-                }
-                let out = broadcast_shapes(&da, &db).map_or_else(
-                    || err(format!("cannot broadcast [N, {da:?}] with [N, {db:?}]")),
-                    Ok,
-                )?;
+                let out = per_event_broadcast(&da, &db)?;
                 let a = self.expand(ba, &da, &out);
                 let b = self.expand(bb, &db, &out);
                 let dst = self.new_buf(numel(&out));
@@ -478,33 +304,13 @@ impl Builder {
         c: Const,
         const_left: bool,
     ) -> Result<Val, CompileError> {
-        let rank = dims.len() + 1;
-        if c.shape.len() > rank {
-            return err(format!(
-                "constant of shape {:?} against [N, {dims:?}]",
-                c.shape
-            ));
-        }
-        let mut cs: Vec<usize> = std::iter::repeat_n(1, rank - c.shape.len())
-            .chain(c.shape.iter().copied())
-            .collect();
-        if cs.first() != Some(&1) {
-            return err(format!(
-                "constant of shape {:?} spans the batch dimension",
-                c.shape
-            ));
-        }
-        cs.remove(0);
+        let cs = per_event_shape(&c, dims.len() + 1)?;
         let out = broadcast_shapes(&dims, &cs).map_or_else(
             || err(format!("cannot broadcast [N, {dims:?}] with {:?}", c.shape)),
             Ok,
         )?;
         let src = self.expand(buf, &dims, &out);
-        let cf = c.floats();
-        let cexp = broadcast_map(&cs, &out)
-            .iter()
-            .map(|i| cf.get(*i as usize).copied().unwrap_or(0.0))
-            .collect();
+        let cexp = expand_const(&c, &cs, &out);
         let dst = self.new_buf(numel(&out));
         self.push(Step::BinConst {
             op,
@@ -518,115 +324,88 @@ impl Builder {
             dims: out,
         })
     }
+}
 
-    fn lower_gather(&mut self, node: &pb::NodeProto) -> Result<Val, CompileError> {
-        let Val::Dyn { buf, dims } = self.input(node, 0)? else {
-            return err("Gather of a constant is not supported");
-        };
-        let idx = self.const_input(node, 1)?;
-        if idx.shape.len() > 1 {
-            return err("Gather indices must be a scalar or 1-D");
-        }
-        let axis = normalize_axis(attr_int(node, "axis", 0), dims.len() + 1)?;
-        if axis != 1 {
-            return err(format!("Gather on axis {axis}: only axis 1"));
-        }
-        let d0 = dims.first().copied().unwrap_or(0);
-        let inner = numel(dims.get(1..).unwrap_or_default());
-        let mut map = Vec::new();
-        for i in idx.ints()? {
-            let j = if i < 0 { i + d0 as i64 } else { i };
-            if !(0..d0 as i64).contains(&j) {
-                return err(format!("Gather index {i} out of range for dimension {d0}"));
-            }
-            map.extend((0..inner).map(|t| (j as usize * inner + t) as u32));
-        }
-        let mut out_dims: Vec<usize> = idx.shape.clone();
-        out_dims.extend(dims.get(1..).unwrap_or_default());
-        let dst = self.new_buf(map.len());
-        self.push(Step::Gather {
-            src: buf,
-            idx: map,
-            dst,
-        });
-        Ok(Val::Dyn {
-            buf: dst,
-            dims: out_dims,
-        })
+/// Broadcast of two per-event shapes; both must have the batch axis, so the same rank.
+fn per_event_broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, CompileError> {
+    if a.len() != b.len() {
+        return err(format!("cannot broadcast [N, {a:?}] with [N, {b:?}]"));
     }
+    broadcast_shapes(a, b).map_or_else(
+        || err(format!("cannot broadcast [N, {a:?}] with [N, {b:?}]")),
+        Ok,
+    )
+}
 
-    fn lower_concat(&mut self, node: &pb::NodeProto) -> Result<Val, CompileError> {
-        let vals = (0..node.input.len())
-            .map(|i| self.input(node, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some(rank) = vals.iter().find_map(|v| match v {
-            Val::Dyn { dims, .. } => Some(dims.len() + 1),
-            Val::Const(_) => None,
-        }) else {
-            return err("Concat of constants only is not supported");
-        };
-        let axis = normalize_axis(
-            attr(node, "axis").map_or_else(|| err("Concat without axis"), |a| Ok(a.i))?,
-            rank,
-        )?;
-        if axis == 0 {
-            return err("Concat on the batch axis");
-        }
-        let per_event: Vec<ConcatInput> = vals
-            .into_iter()
-            .map(|v| match v {
-                Val::Dyn { buf, dims } => Ok((dims, Some(buf), None)),
-                Val::Const(c) if c.shape.len() == rank && c.shape.first() == Some(&1) => Ok((
-                    c.shape.get(1..).unwrap_or_default().to_vec(),
-                    None,
-                    Some(c.floats()),
-                )),
-                Val::Const(c) => err(format!("Concat of a constant of shape {:?}", c.shape)),
-            })
-            .collect::<Result<_, _>>()?;
-        let a = axis - 1;
-        let mut out_dims = per_event.first().map(|p| p.0.clone()).unwrap_or_default();
-        let mut total = 0;
-        for (d, _, _) in &per_event {
-            let same = d.len() == out_dims.len()
-                && d.iter()
-                    .zip(&out_dims)
-                    .enumerate()
-                    .all(|(i, (x, y))| i == a || x == y);
-            if !same {
-                return err(format!(
-                    "Concat inputs of per-event shapes {d:?} and {out_dims:?}"
-                ));
-            }
-            total += d.get(a).copied().unwrap_or(0);
-        }
-        if let Some(x) = out_dims.get_mut(a) {
-            *x = total;
-        }
-        let outer = numel(out_dims.get(..a).unwrap_or_default());
-        let mut parts = Vec::new();
-        let mut dst_off = 0;
-        for (d, b, c) in per_event {
-            let inner = numel(d.get(a..).unwrap_or_default());
-            let src = match (b, c) {
-                (Some(b), _) => PartSrc::Buf(b),
-                (None, Some(c)) => PartSrc::Const(c),
-                (None, None) => PartSrc::Const(vec![]),
-            };
-            parts.push(ConcatPart {
-                src,
-                inner,
-                dst_off,
+/// The shape of constant `c` against a per-event tensor of full rank `rank`: right-aligned,
+/// without the batch axis, which `c` must not span.
+fn per_event_shape(c: &Const, rank: usize) -> Result<Vec<usize>, CompileError> {
+    if c.shape.len() > rank {
+        return err(format!(
+            "constant of shape {:?} against a per-event tensor of rank {rank}",
+            c.shape
+        ));
+    }
+    let mut cs: Vec<usize> = std::iter::repeat_n(1, rank - c.shape.len())
+        .chain(c.shape.iter().copied())
+        .collect();
+    if cs.first() != Some(&1) {
+        return err(format!(
+            "constant of shape {:?} spans the batch dimension",
+            c.shape
+        ));
+    }
+    cs.remove(0);
+    Ok(cs)
+}
+
+/// The floats of `c` (per-event shape `cs`) broadcast to `out`.
+fn expand_const(c: &Const, cs: &[usize], out: &[usize]) -> Vec<f32> {
+    let cf = c.floats();
+    broadcast_map(cs, out)
+        .iter()
+        .map(|i| cf.get(*i as usize).copied().unwrap_or(0.0))
+        .collect()
+}
+
+/// `x ∘ y` for two constants, with numpy broadcasting. Integer operands give an integer
+/// result (shape arithmetic); comparisons give booleans (stored as integers 0 and 1).
+fn fold_binary(op: BinOp, x: &Const, y: &Const) -> Result<Const, CompileError> {
+    let shape = broadcast_shapes(&x.shape, &y.shape).map_or_else(
+        || err(format!("cannot broadcast {:?} with {:?}", x.shape, y.shape)),
+        Ok,
+    )?;
+    let (mx, my) = (
+        broadcast_map(&x.shape, &shape),
+        broadcast_map(&y.shape, &shape),
+    );
+    let pairs = mx.iter().zip(&my).map(|(i, j)| (*i as usize, *j as usize));
+    let data = match (&x.data, &y.data) {
+        (ConstData::I(a), ConstData::I(b)) => ConstData::I(
+            pairs
+                .map(|(i, j)| {
+                    let (u, v) = (a.get(i).copied(), b.get(j).copied());
+                    u.zip(v)
+                        .and_then(|(u, v)| int_op(op, u, v))
+                        .map_or_else(|| err("integer division by zero"), Ok)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        _ => {
+            let (xf, yf) = (x.floats(), y.floats());
+            let vals = pairs.map(|(i, j)| {
+                let u = xf.get(i).copied().unwrap_or(0.0);
+                let v = yf.get(j).copied().unwrap_or(0.0);
+                op.apply(u, v)
             });
-            dst_off += inner;
+            if matches!(op, BinOp::Greater | BinOp::Less) {
+                ConstData::I(vals.map(|v| v as i64).collect())
+            } else {
+                ConstData::F(vals.collect())
+            }
         }
-        let dst = self.new_buf(numel(&out_dims));
-        self.push(Step::Concat { dst, outer, parts });
-        Ok(Val::Dyn {
-            buf: dst,
-            dims: out_dims,
-        })
-    }
+    };
+    Ok(Const { shape, data })
 }
 
 /// Width `F` of the `[N, F]` float32 input.
@@ -663,6 +442,7 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         steps: Vec::new(),
         caps: Vec::new(),
         vals: HashMap::new(),
+        bools: HashSet::new(),
     };
     for t in &graph.initializer {
         let c = load_tensor(t)?;
@@ -689,6 +469,13 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         },
     );
 
+    let consumed: HashSet<&String> = graph
+        .node
+        .iter()
+        .flat_map(|n| &n.input)
+        .chain(graph.output.iter().map(|o| &o.name))
+        .collect();
+
     // Topological order (ONNX requires it, but do not rely on it).
     let mut done = vec![false; graph.node.len()];
     let mut remaining = graph.node.len();
@@ -707,12 +494,22 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
                 e.node = Some(node_label(node, i));
                 e
             })?;
-            let [out] = node.output.as_slice() else {
+            // Further outputs (BatchNormalization's running statistics, Dropout's mask) are
+            // only produced in training; they must be absent or unused.
+            let (out, extra) = match node.output.split_first() {
+                Some((out, extra)) => (out, extra),
+                None => (&String::new(), &[][..]),
+            };
+            if out.is_empty() || extra.iter().any(|o| !o.is_empty() && consumed.contains(o)) {
                 return Err(CompileError {
                     node: Some(node_label(node, i)),
-                    message: format!("{} with {} outputs", node.op_type, node.output.len()),
+                    message: format!(
+                        "{} with {} outputs: only the first one can be used",
+                        node.op_type,
+                        node.output.len()
+                    ),
                 });
-            };
+            }
             b.vals.insert(out.clone(), v);
             if let Some(d) = done.get_mut(i) {
                 *d = true;

@@ -29,14 +29,25 @@ pub(crate) use ir::{Buf, Step};
 
 /// Operators the runtime executes (default ONNX domain).
 pub(crate) const SUPPORTED_OPS: &[&str] = &[
-    "Gather",
-    "Concat",
+    // Linear algebra.
+    "MatMul",
+    "Gemm",
+    // Elementwise arithmetic, with numpy broadcasting.
     "Add",
     "Sub",
     "Mul",
     "Div",
     "Min",
     "Max",
+    "Pow",
+    // Activations and unary functions.
+    "Relu",
+    "LeakyRelu",
+    "Sigmoid",
+    "Tanh",
+    "Softplus",
+    "Elu",
+    "Clip",
     "Neg",
     "Abs",
     "Log",
@@ -44,20 +55,32 @@ pub(crate) const SUPPORTED_OPS: &[&str] = &[
     "Sqrt",
     "Sin",
     "Cos",
-    "Tanh",
-    "Sigmoid",
-    "Relu",
-    "MatMul",
-    "Gemm",
+    "BatchNormalization",
+    // Reductions over non-batch axes.
     "ReduceSum",
+    "ReduceMean",
+    "ReduceSumSquare",
     "ReduceMin",
     "ReduceMax",
+    // Shapes, selections and constants.
     "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+    "Dropout",
+    "Concat",
+    "Gather",
+    "Slice",
+    "Cast",
+    "Constant",
+    "ConstantOfShape",
+    // Comparisons and selection.
     "Greater",
     "Less",
-    "Cast",
-    "Identity",
-    "Constant",
+    "Equal",
+    "Not",
+    "Where",
 ];
 
 /// The compiled model: the steps for one event and where its input and outputs live.

@@ -2,7 +2,8 @@
 //!
 //! Weights may be stored as float32, float64 or float16 (converted to float32 here, once);
 //! indices, axes and shapes as int64 or int32. Data may be in `raw_data` (little-endian) or
-//! in the typed fields; external data is refused.
+//! in the typed fields; external data is refused, and so are NaN and infinite values (a
+//! corrupted or diverged weight), naming the tensor.
 
 use half::slice::HalfFloatSliceExt;
 
@@ -124,6 +125,15 @@ pub(super) fn load_tensor(t: &pb::TensorProto) -> Result<Const, CompileError> {
             "tensor {:?} has {len} values for shape {shape:?}",
             t.name
         ));
+    }
+    if let ConstData::F(v) = &data {
+        // A NaN or infinite weight would silently turn every score into NaN or ±inf.
+        if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+            return err(format!(
+                "tensor {:?} has the non-finite value {x} at index {i}: weights and constants must be finite",
+                t.name
+            ));
+        }
     }
     Ok(Const { shape, data })
 }

@@ -40,22 +40,7 @@ pub struct CalibrationOptions {
 /// their own thresholds). Each threshold records its sample and the weighted events above it.
 pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest, Vec<PathBuf>)> {
     let trained = TrainedModel::load(dir)?;
-    let fprs: Vec<(f64, Option<f64>)> = match opts.rate_hz {
-        Some((rate, input)) => {
-            if !(input > 0.0 && rate > 0.0 && rate <= input) {
-                return Err(Error::Config(format!(
-                    "--rate-hz {rate} must be positive and at most --input-rate-hz {input}"
-                )));
-            }
-            vec![(rate / input, Some(rate))]
-        }
-        None => opts.fprs.iter().map(|f| (*f, None)).collect(),
-    };
-    for (fpr, _) in &fprs {
-        if !(fpr.is_finite() && *fpr > 0.0 && *fpr < 1.0) {
-            return Err(Error::Config(format!("FPR {fpr} must be in (0, 1)")));
-        }
-    }
+    let fprs = target_fprs(opts)?;
     let first = runtime_model(&trained, ScoreHead::Mu2)?;
     let (sample, name) = if opts.background.is_empty() {
         (
@@ -76,18 +61,7 @@ pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest
             opts.background.join(" "),
         )
     };
-    // The weights alone decide the effective count (and whether the sample can define a
-    // rate at all), before any head is scored.
-    let n_eff = weighted::totals(&name, sample.len(), sample.weights.as_deref())?.effective();
-    for (fpr, _) in &fprs {
-        if n_eff * fpr < MIN_EXPECTED_BACKGROUND {
-            eprintln!(
-                "warning: {name}: {n_eff:.0} effective events give only {:.1} expected events \
-                 above the threshold for FPR {fpr}: the threshold is a coarse estimate",
-                n_eff * fpr
-            );
-        }
-    }
+    warn_if_coarse(&sample, &name, &fprs)?;
     let mut manifest = trained.manifest.clone();
     for head in ScoreHead::available(&trained.manifest) {
         let model = runtime_model(&trained, head)?;
@@ -110,6 +84,73 @@ pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest
         calibrate_onnx_file(f, &manifest, &sample, &name, &fprs)?;
     }
     Ok((manifest, files))
+}
+
+/// Warns for every FPR the sample is too small to set a threshold for precisely.
+fn warn_if_coarse(sample: &EventTable, name: &str, fprs: &[(f64, Option<f64>)]) -> Result<()> {
+    // The weights alone decide the effective count (and whether the sample can define a
+    // rate at all), before any head is scored.
+    let n_eff = weighted::totals(name, sample.len(), sample.weights.as_deref())?.effective();
+    for (fpr, _) in fprs {
+        if n_eff * fpr < MIN_EXPECTED_BACKGROUND {
+            eprintln!(
+                "warning: {name}: {n_eff:.0} effective events give only {:.1} expected events \
+                 above the threshold for FPR {fpr}: the threshold is a coarse estimate",
+                n_eff * fpr
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The FPRs to calibrate at, each with its accept rate when calibrated by rate.
+fn target_fprs(opts: &CalibrationOptions) -> Result<Vec<(f64, Option<f64>)>> {
+    let fprs: Vec<(f64, Option<f64>)> = match opts.rate_hz {
+        Some((rate, input)) => {
+            if !(input > 0.0 && rate > 0.0 && rate <= input) {
+                return Err(Error::Config(format!(
+                    "--rate-hz {rate} must be positive and at most --input-rate-hz {input}"
+                )));
+            }
+            vec![(rate / input, Some(rate))]
+        }
+        None => opts.fprs.iter().map(|f| (*f, None)).collect(),
+    };
+    for (fpr, _) in &fprs {
+        if !(fpr.is_finite() && *fpr > 0.0 && *fpr < 1.0) {
+            return Err(Error::Config(format!("FPR {fpr} must be in (0, 1)")));
+        }
+    }
+    Ok(fprs)
+}
+
+/// `bead calibrate` on an ONNX file (an imported model, or an export without its model
+/// directory): thresholds at every FPR on the background files, written into the file's
+/// metadata. Returns them.
+pub fn calibrate_onnx(path: &Path, opts: &CalibrationOptions) -> Result<Vec<Threshold>> {
+    use bead_infer::{ModelMetadata, onnx};
+    if opts.background.is_empty() {
+        return Err(Error::Config(format!(
+            "{}: an ONNX file has no validation split: give the background to calibrate on with --background",
+            path.display()
+        )));
+    }
+    let fprs = target_fprs(opts)?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let file = path.display().to_string();
+    let model = bead_infer::Model::from_bytes(&bytes, &file)?;
+    let sample = load_weighted(&model, &opts.background, &opts.weights)?;
+    let name = opts.background.join(" ");
+    warn_if_coarse(&sample, &name, &fprs)?;
+    let scores = score_table(&model, &sample, false)?;
+    let thresholds = thresholds_from(&scores, &sample, &name, &fprs)?;
+    let mut proto = onnx::decode_model(&bytes)
+        .map_err(|e| Error::model(path, format!("not an ONNX model: {e}")))?;
+    let mut meta = ModelMetadata::read(&proto, &file)?;
+    meta.thresholds = thresholds.clone();
+    meta.write(&mut proto);
+    write_atomic(path, &onnx::encode_model(&proto))?;
+    Ok(thresholds)
 }
 
 /// Weighted thresholds of `scores` (events of `table`) at every FPR, recording the sample.

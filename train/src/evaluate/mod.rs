@@ -18,7 +18,7 @@ mod report;
 pub(crate) mod statistics;
 
 pub(crate) use calibrate::runtime_model;
-pub use calibrate::{CalibrationOptions, calibrate};
+pub use calibrate::{CalibrationOptions, calibrate, calibrate_onnx};
 pub use report::{
     Efficiency, EvaluateOptions, HeadReport, LatentReport, Report, SignalReport, SourceReport,
     evaluate, summary,
