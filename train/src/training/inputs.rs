@@ -52,19 +52,20 @@ pub(super) fn check_inputs(
         } else if u.is_finite() {
             format!(
                 "preprocessing puts it {:.1e} standard deviations from the training split's \
-                 mean ({:e}, standard deviation {:e}); beyond {limit:e} the loss \
-                 overflows float32. Check the value, or transform the column (e.g. list it \
-                 in [preprocessing] log1p)",
+                 mean ({}, standard deviation {}); beyond {limit:e} the loss overflows \
+                 float32. Check the value, or transform the column (e.g. list it in \
+                 [preprocessing] log1p)",
                 u.abs(),
-                pre.mean[j],
-                pre.scale[j]
+                short(pre.mean[j]),
+                short(pre.scale[j])
             )
         } else {
             format!(
                 "preprocessing makes it {u} (overflow in float32; the training split's mean \
-                 is {:e}, standard deviation {:e}). Check the value, or transform the column \
+                 is {}, standard deviation {}). Check the value, or transform the column \
                  (e.g. list it in [preprocessing] log1p)",
-                pre.mean[j], pre.scale[j]
+                short(pre.mean[j]),
+                short(pre.scale[j])
             )
         };
         return Err(Error::InputOutOfRange {
@@ -75,6 +76,15 @@ pub(super) fn check_inputs(
         });
     }
     Ok(())
+}
+
+/// Plain notation to four decimals where that stays short, else scientific.
+fn short(v: f32) -> String {
+    if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
+        format!("{}", (v as f64 * 1e4).round() / 1e4)
+    } else {
+        format!("{v:.3e}")
+    }
 }
 
 /// "`file`, row r" (0-based data row, as the loaders count) when the table still maps rows

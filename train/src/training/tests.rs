@@ -49,7 +49,7 @@ fn write_events(path: &Path, edit: Option<(usize, usize, &str)>) {
     let mut text = String::from("a_pt,a_eta,a_phi,b_x,source\n");
     for row in 0..240 {
         let src = row % 2;
-        let mut cells = vec![
+        let mut cells = [
             format!("{}", (3.0 + 0.3 * src as f64 + 0.5 * rng.normal()).exp()),
             format!("{}", rng.normal()),
             format!("{}", (rng.uniform() * 2.0 - 1.0) * std::f64::consts::PI),
