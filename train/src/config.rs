@@ -405,6 +405,9 @@ impl TrainConfig {
                 self.model.kind.name()
             ));
         }
+        if self.optim.epochs == 0 {
+            return bad("optim.epochs (--epochs) must be at least 1".into());
+        }
         if self.optim.batch_size < 2 {
             return bad("optim.batch_size must be at least 2".into());
         }
@@ -436,8 +439,24 @@ impl TrainConfig {
         if self.model.projection.contains(&0) {
             return bad("model.projection widths must be positive".into());
         }
-        if self.optim.learning_rate <= 0.0 {
-            return bad("optim.learning_rate must be positive".into());
+        // `!(x > 0)` rather than `x <= 0`: NaN fails every comparison and must be refused too.
+        for (name, v, zero_ok) in [
+            ("optim.learning_rate", self.optim.learning_rate, false),
+            (
+                "optim.min_learning_rate",
+                self.optim.min_learning_rate,
+                true,
+            ),
+            ("optim.weight_decay", self.optim.weight_decay, true),
+        ] {
+            if !(v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0))) {
+                let what = if zero_ok { "≥ 0" } else { "> 0" };
+                return bad(format!("{name} must be a finite number {what}, got {v}"));
+            }
+        }
+        let f = self.optim.plateau_factor;
+        if !(f > 0.0 && f <= 1.0) {
+            return bad(format!("optim.plateau_factor must be in (0, 1], got {f}"));
         }
         Ok(())
     }
@@ -593,7 +612,7 @@ mod tests {
     #[test]
     fn negative_or_non_finite_loss_weights_are_refused() {
         type Edit = fn(&mut TrainConfig);
-        let cases: [(&str, Edit); 6] = [
+        let cases: [(&str, Edit); 11] = [
             ("loss.beta.end", |c| {
                 c.loss.beta = Schedule::Linear {
                     start: 0.0,
@@ -617,6 +636,19 @@ mod tests {
             ("loss.temperature", |c| c.loss.temperature = -0.07),
             ("loss.ntxent_temperature", |c| {
                 c.loss.ntxent_temperature = 0.0
+            }),
+            // NaN fails `x <= 0` too: these used to train into "lower the learning rate".
+            ("optim.learning_rate", |c| c.optim.learning_rate = f64::NAN),
+            ("optim.weight_decay", |c| c.optim.weight_decay = f64::NAN),
+            ("optim.min_learning_rate", |c| {
+                c.optim.min_learning_rate = f64::NAN
+            }),
+            ("optim.plateau_factor", |c| {
+                c.optim.plateau_factor = f64::NAN
+            }),
+            // Used to end in "model.bpk: No such file".
+            ("optim.epochs (--epochs) must be at least 1", |c| {
+                c.optim.epochs = 0
             }),
         ];
         for (key, edit) in cases {

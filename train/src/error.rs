@@ -126,16 +126,47 @@ pub enum Error {
         /// plotters' message.
         message: String,
     },
-    /// The training loss became NaN or infinite.
+    /// The training or validation loss became NaN or infinite.
     #[error(
-        "loss became {} at epoch {epoch} (terms {terms:?}); lower the learning rate",
+        "{stage} loss became {} at epoch {epoch} (terms {terms:?}); {cause}",
         .terms.total
     )]
     NonFiniteLoss {
+        /// "training" or "validation".
+        stage: &'static str,
         /// 0-based epoch.
         epoch: usize,
-        /// The loss terms of the batch.
+        /// The loss terms of the batch (training) or of the whole split (validation).
         terms: Box<LossTerms>,
+        /// The likely cause and what to do about it.
+        cause: String,
+    },
+    /// A feature value that preprocessing cannot bring into a range the network can take.
+    #[error("{location}: feature `{feature}` = {value:e}: {reason}")]
+    InputOutOfRange {
+        /// File and row, or the event's index in the training data.
+        location: String,
+        /// The feature column.
+        feature: String,
+        /// The value as read.
+        value: f32,
+        /// What preprocessing made of it.
+        reason: String,
+    },
+    /// Another writer holds a model directory.
+    #[error(
+        "{}: another training is writing into this directory: {} is held by {holder}; \
+         wait for it to finish or train into another directory",
+        .dir.display(),
+        .lock.display()
+    )]
+    Locked {
+        /// The model directory.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+        /// The holder's record (pid and command).
+        holder: String,
     },
 }
 
@@ -194,15 +225,19 @@ mod tests {
         assert!(e.source().is_some());
 
         let e = Error::NonFiniteLoss {
+            stage: "training",
             epoch: 3,
             terms: Box::new(LossTerms {
                 total: f64::NAN,
                 ..LossTerms::default()
             }),
+            cause: "lower the learning rate".into(),
         };
+        let text = e.to_string();
         assert!(
-            e.to_string()
-                .starts_with("loss became NaN at epoch 3 (terms LossTerms {")
+            text.starts_with("training loss became NaN at epoch 3 (terms LossTerms {"),
+            "{text}"
         );
+        assert!(text.ends_with("}); lower the learning rate"), "{text}");
     }
 }

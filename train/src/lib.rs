@@ -86,6 +86,6 @@ pub use scoring::{
     score_table,
 };
 pub use training::{
-    EpochMetrics, LossTerms, Prepared, RunOptions, TrainOutcome, prepare, read_metrics, step,
-    train, train_prepared,
+    DirLock, EpochMetrics, LOCK_FILE, LossTerms, Prepared, RunOptions, TrainOutcome, prepare,
+    read_metrics, step, train, train_prepared,
 };

@@ -18,6 +18,10 @@ pub const MANIFEST_FILE: &str = "bead-model.json";
 pub const WEIGHTS_FILE: &str = "model.bpk";
 /// File name of the per-epoch metrics.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Folder of the training checkpoint (`bead train --resume`).
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+/// What a temporary file's name adds to its target's (then the pid and a counter).
+pub const TMP_INFIX: &str = ".tmp-";
 
 /// Latent statistics of one training source (for the `cluster` score).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,6 +65,10 @@ pub struct ModelManifest {
     pub best_validation_loss: f64,
     /// Epoch (0-based) of the best validation loss.
     pub best_epoch: usize,
+    /// FNV-1a 64 hash of `model.bpk` (hex), so that weights of another training beside this
+    /// manifest are refused. Absent in directories written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_hash: Option<String>,
 }
 
 impl ModelManifest {
@@ -109,13 +117,44 @@ pub struct TrainedModel {
 }
 
 impl TrainedModel {
-    /// Load `DIR` (manifest and best weights).
+    /// Load `DIR` (manifest and best weights). Refused, with the reason, when the training
+    /// into `DIR` has not finished or when the weights are not the ones the manifest
+    /// records (two trainings mixed in one directory).
     pub fn load(dir: &Path) -> Result<Self> {
+        // A training removes the manifest first and writes it last; its lock file and
+        // checkpoint stay. Without a manifest, they tell an unfinished training apart from
+        // a directory that never held a model.
+        let trained_here =
+            dir.join(CHECKPOINT_DIR).exists() || dir.join(crate::training::LOCK_FILE).exists();
+        if !dir.join(MANIFEST_FILE).exists() && trained_here {
+            return Err(Error::model(
+                dir,
+                format!(
+                    "no {MANIFEST_FILE}: the training into this directory has not finished \
+                     (interrupted, or still running); `bead train --resume` with the same \
+                     configuration finishes it"
+                ),
+            ));
+        }
         let manifest = ModelManifest::load(dir)?;
         let device = Device::default();
         let weights = dir.join(WEIGHTS_FILE);
         if !weights.exists() {
             return Err(Error::model(&weights, "weights missing"));
+        }
+        if let Some(expected) = &manifest.weights_hash {
+            let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
+            let found = format!("{:016x}", crate::config::fnv1a64(&bytes));
+            if &found != expected {
+                return Err(Error::model(
+                    &weights,
+                    format!(
+                        "not the weights {MANIFEST_FILE} was written with (hash {found}, the \
+                         manifest records {expected}): the directory mixes two trainings, as \
+                         an interrupted retraining leaves it; train into it again"
+                    ),
+                ));
+            }
         }
         let model = manifest
             .build_model(&device)
@@ -136,9 +175,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// The temporary sibling used by atomic writes.
+/// A temporary sibling for an atomic write, `NAME.tmp-<pid>-<n>`: unique across processes
+/// and calls, so that concurrent writers never write into each other's temporary files.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    name.push(TMP_INFIX);
+    name.push(unique_suffix());
     path.with_file_name(name)
+}
+
+/// `<pid>-<n>`, with `n` counting up within the process.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

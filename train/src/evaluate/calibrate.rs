@@ -39,6 +39,12 @@ pub struct CalibrationOptions {
 /// exported ONNX file of the directory (each scored on its own graph, so float16 files get
 /// their own thresholds). Each threshold records its sample and the weighted events above it.
 pub fn calibrate(dir: &Path, opts: &CalibrationOptions) -> Result<(ModelManifest, Vec<PathBuf>)> {
+    // It rewrites the manifest: not while a training writes the directory. (A directory
+    // that does not exist gets the manifest's "no such file" below.)
+    let _lock = match dir.is_dir() {
+        true => Some(crate::training::DirLock::acquire(dir, "bead calibrate")?),
+        false => None,
+    };
     let trained = TrainedModel::load(dir)?;
     let fprs = target_fprs(opts)?;
     let first = runtime_model(&trained, ScoreHead::Mu2)?;

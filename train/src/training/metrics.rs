@@ -63,18 +63,54 @@ pub struct EpochMetrics {
     pub events_per_s: f64,
 }
 
-/// Append one epoch to `metrics.jsonl`.
+/// Append one epoch to `metrics.jsonl` (one write, so a kill leaves at most one torn line,
+/// which [`truncate_metrics`] drops).
 pub(super) fn append_metrics(path: &Path, m: &EpochMetrics) -> Result<()> {
-    let line = serde_json::to_string(m).map_err(|source| Error::Serialize {
+    let mut line = serde_json::to_string(m).map_err(|source| Error::Serialize {
         what: "metrics",
         source,
     })?;
+    line.push('\n');
     let mut f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| Error::io(path, e))
+    f.write_all(line.as_bytes()).map_err(|e| Error::io(path, e))
+}
+
+/// Keep the lines of `metrics.jsonl` of the epochs before `next_epoch` (those a checkpoint
+/// covers), so that a resumed run appends each later epoch once. Epochs run after the
+/// checkpoint by the interrupted run, and a torn last line, are dropped. The file is
+/// rewritten atomically; a missing file stays missing.
+pub(super) fn truncate_metrics(path: &Path, next_epoch: usize) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<EpochMetrics>(line) {
+            Ok(m) if m.epoch < next_epoch => {
+                // An epoch logged twice (by a resume before this rule) keeps its later line,
+                // and the lines after the earlier one are replaced too.
+                kept.truncate(m.epoch.min(kept.len()));
+                kept.push(line);
+            }
+            Ok(_) => {}
+            // A line cut short by a kill is the last one written.
+            Err(_) => break,
+        }
+    }
+    let mut kept = kept.join("\n");
+    if !kept.is_empty() {
+        kept.push('\n');
+    }
+    if kept != text {
+        crate::manifest::write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Read `metrics.jsonl`.

@@ -2,11 +2,18 @@
 //! stopping, per-epoch metrics, atomic checkpoints and `--resume`.
 //!
 //! This file is the epoch loop; [`step`] is one optimisation step, `checkpoint` the
-//! `checkpoint/` folder and `metrics` the `metrics.jsonl` lines.
+//! `checkpoint/` folder, `metrics` the `metrics.jsonl` lines, `output` the model directory
+//! (what is written when, so that no kill mixes two trainings), `lock` its writer lock and
+//! `inputs` the range check of the preprocessed events.
 
 mod checkpoint;
+mod inputs;
+mod lock;
 mod metrics;
+mod output;
 pub mod step;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,13 +24,15 @@ use burn::prelude::*;
 use crate::config::TrainConfig;
 use crate::data::{self, Column, DataSpec, EventTable};
 use crate::error::{Error, Result};
-use crate::manifest::{METRICS_FILE, ModelManifest, WEIGHTS_FILE};
+use crate::manifest::ModelManifest;
 use crate::model::{BeadVae, source_stats};
 use crate::preprocess::Preprocessor;
 use crate::rng::Rng;
-use checkpoint::{Checkpoint, TrainerState, save_module};
-use metrics::append_metrics;
+use checkpoint::TrainerState;
+pub use lock::{DirLock, LOCK_FILE};
 pub use metrics::{EpochMetrics, LossTerms, read_metrics};
+use metrics::{append_metrics, truncate_metrics};
+use output::{OutputDir, kill_point};
 use step::{BatchBuilder, LossWeights, batch_loss, train_step};
 
 /// What [`train`] returns.
@@ -208,6 +217,61 @@ fn evaluate_loss(
     }
 }
 
+/// Whether early stopping has ended the run (also true of a checkpoint written by the
+/// epoch that stopped it, so that a resume does not train on).
+fn stopped_early(state: &TrainerState, config: &TrainConfig) -> bool {
+    state.next_epoch > 0 && state.epochs_since_best >= config.optim.early_stopping_patience
+}
+
+/// A non-finite training loss, with its likeliest cause: negative event weights when the
+/// training split has any (they reward a large loss, which then has no lower bound).
+fn explain_training_loss(e: Error, table: &EventTable, rows: &[u32]) -> Error {
+    let Error::NonFiniteLoss {
+        stage,
+        epoch,
+        terms,
+        cause,
+    } = e
+    else {
+        return e;
+    };
+    let negative = table
+        .weights
+        .as_ref()
+        .map_or(0, |w| rows.iter().filter(|&&r| w[r as usize] < 0.0).count());
+    let cause = if negative > 0 {
+        format!(
+            "{negative} of the {} training events have negative weights, which reward a large \
+             loss for their events, so the weighted loss has no lower bound; check the weight \
+             column, or else {cause}",
+            rows.len()
+        )
+    } else {
+        cause
+    };
+    Error::NonFiniteLoss {
+        stage,
+        epoch,
+        terms,
+        cause,
+    }
+}
+
+/// A non-finite validation loss (the training loss was finite): an event of the
+/// validation split overflows the network.
+fn validation_overflow(epoch: usize, terms: &LossTerms, train_total: f64) -> Error {
+    Error::NonFiniteLoss {
+        stage: "validation",
+        epoch,
+        terms: Box::new(terms.clone()),
+        cause: format!(
+            "the training loss was finite ({:.4}), so events of the validation split drive \
+             the network out of float32 range: look for extreme feature values there",
+            train_total
+        ),
+    }
+}
+
 /// Train a model into `out` (created if needed).
 pub fn train(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<TrainOutcome> {
     config.validate()?;
@@ -229,42 +293,46 @@ pub fn train_prepared(
         train_rows,
         val_rows,
     } = prepared;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
-    let checkpoint = Checkpoint::create(out)?;
-
+    // One writer per directory, from here until the model is published.
+    let output = OutputDir::open(out)?;
     let pre = Preprocessor::fit(
         &table.feature_names,
         &config.preprocessing,
         &table.features,
         train_rows,
     )?;
+    inputs::check_inputs(table, &pre, config.preprocessing.standardize)?;
     let scale = step::weight_scale(table, train_rows)?;
     let plain = Device::default();
     let device = plain.clone().autodiff();
-    let mut init_rng = Rng::new(config.optim.seed);
-    let mut model = BeadVae::new(
-        &config.model,
-        pre.num_inputs(),
-        table.sources.len(),
-        &mut init_rng,
-        &device,
-    );
+    let untrained = |device: &Device| {
+        BeadVae::new(
+            &config.model,
+            pre.num_inputs(),
+            table.sources.len(),
+            &mut Rng::new(config.optim.seed),
+            device,
+        )
+    };
+    let mut model = untrained(&device);
     let mut optim = step::optimizer(config);
     let config_hash = config.hash();
-    let mut state = TrainerState {
-        next_epoch: 0,
-        learning_rate: config.optim.learning_rate,
-        best_validation: f64::INFINITY,
-        best_epoch: 0,
-        epochs_since_best: 0,
-        epochs_since_lr_change: 0,
-        config_hash: config_hash.clone(),
-    };
-    let metrics_path = out.join(METRICS_FILE);
+    let mut state = TrainerState::initial(config.optim.learning_rate, config_hash.clone());
+    // Best weights so far (evaluation mode); every checkpoint carries them.
+    let mut best: Option<BeadVae> = None;
+    let metrics_path = output.metrics_path();
+    let checkpoint = output.checkpoint();
     if opts.resume && checkpoint.exists() {
-        (state, model, optim) = checkpoint.resume(&config_hash, model, optim)?;
-    } else if metrics_path.exists() {
-        std::fs::remove_file(&metrics_path).map_err(|e| Error::io(&metrics_path, e))?;
+        // Everything is read, and a checkpoint of another configuration or a damaged one
+        // refused, before the finished model is withdrawn.
+        let saved = checkpoint.state(&config_hash)?;
+        let restored = checkpoint.restore(saved, model, untrained(&plain), optim)?;
+        output.unpublish()?;
+        (state, model, optim) = (restored.state, restored.model, restored.optim);
+        best = Some(restored.best);
+        truncate_metrics(&metrics_path, state.next_epoch)?;
+    } else {
+        output.start_fresh()?;
     }
 
     let bs = config.optim.batch_size;
@@ -286,8 +354,10 @@ pub fn train_prepared(
     let mut all_metrics = Vec::new();
     let mut batches =
         BatchBuilder::new(table, &pre, config.model.latent, &device).with_weight_scale(scale);
-    let mut best_model = None;
     for epoch in state.next_epoch..config.optim.epochs {
+        if stopped_early(&state, config) {
+            break;
+        }
         let t0 = Instant::now();
         let w = LossWeights::at(config, epoch);
         // Per-epoch generator: the same epoch draws the same batches and noise after --resume.
@@ -313,7 +383,8 @@ pub fn train_prepared(
                 batch,
                 &w,
                 epoch,
-            )?;
+            )
+            .map_err(|e| explain_training_loss(e, table, train_rows))?;
             model = updated;
             acc.add_scaled(&terms, chunk.len() as f64);
             seen += chunk.len();
@@ -342,6 +413,10 @@ pub fn train_prepared(
             val_rows
         };
         let val = evaluate_loss(&valid, config, table, &pre, rows_for_val, scale, &w, &plain);
+        if !val.total.is_finite() {
+            return Err(validation_overflow(epoch, &val, train_terms.total));
+        }
+        let train_total = train_terms.total;
         let metrics = EpochMetrics {
             epoch,
             train: train_terms,
@@ -354,6 +429,7 @@ pub fn train_prepared(
             events_per_s: seen as f64 / train_secs.max(1e-9),
         };
         append_metrics(&metrics_path, &metrics)?;
+        kill_point("epoch: metrics appended")?;
         if opts.progress {
             let line = format!(
                 "epoch {:>3}: train {:.4}  validation {:.4} (recon {:.4} kl {:.3} flow {:.3} supcon {:.3})  lr {:.2e}  {:.0} ev/s",
@@ -393,12 +469,14 @@ pub fn train_prepared(
                 &plain,
             )
         };
+        if !select.total.is_finite() {
+            return Err(validation_overflow(epoch, &select, train_total));
+        }
         if select.total < state.best_validation {
             state.best_validation = select.total;
             state.best_epoch = epoch;
             state.epochs_since_best = 0;
-            save_module(valid.clone(), &out.join(WEIGHTS_FILE))?;
-            best_model = Some(valid);
+            best = Some(valid);
         } else {
             state.epochs_since_best += 1;
         }
@@ -412,37 +490,27 @@ pub fn train_prepared(
             state.epochs_since_lr_change = 0;
         }
         state.next_epoch = epoch + 1;
-        checkpoint.save(&state, &model, &optim)?;
-        if state.epochs_since_best >= config.optim.early_stopping_patience {
-            if let Some(bar) = &bar {
-                bar.println(format!(
-                    "early stopping: no validation improvement for {} epochs",
-                    state.epochs_since_best
-                ));
-            }
-            break;
+        // A finite validation loss always beats the initial +∞, so the first epoch sets it.
+        let best_so_far = best
+            .as_ref()
+            .ok_or_else(|| Error::model(out, "no best weights after an epoch"))?;
+        checkpoint.save(&state, &model, &optim, best_so_far)?;
+        if stopped_early(&state, config)
+            && let Some(bar) = &bar
+        {
+            bar.println(format!(
+                "early stopping: no validation improvement for {} epochs",
+                state.epochs_since_best
+            ));
         }
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let best = match best_model {
-        Some(m) => m,
-        None => {
-            let wpath = out.join(WEIGHTS_FILE);
-            BeadVae::new(
-                &config.model,
-                pre.num_inputs(),
-                table.sources.len(),
-                &mut Rng::new(0),
-                &plain,
-            )
-            .try_load_file(&wpath)
-            .map_err(|e| Error::record(&wpath, e))?
-        }
-    };
+    // Unreachable: epochs ≥ 1, and a resumed checkpoint carries best weights.
+    let best = best.ok_or_else(|| Error::model(out, "no epoch was trained"))?;
     let latent_stats = source_stats(&best, table, &pre, train_rows, &plain);
-    let manifest = ModelManifest {
+    let mut manifest = ModelManifest {
         bead_version: env!("CARGO_PKG_VERSION").to_string(),
         config: config.clone(),
         config_hash,
@@ -453,8 +521,9 @@ pub fn train_prepared(
         thresholds: Default::default(),
         best_validation_loss: state.best_validation,
         best_epoch: state.best_epoch,
+        weights_hash: None,
     };
-    manifest.save(out)?;
+    output.publish(&best, &mut manifest)?;
     Ok(TrainOutcome {
         dir: out.to_path_buf(),
         manifest,

@@ -167,7 +167,8 @@ pub fn weight_scale(table: &EventTable, rows: &[u32]) -> Result<f32> {
             .collect();
         return Err(Error::Config(format!(
             "the training split's total event weight is {total} (≤ 0), so it cannot define a \
-             loss; per source: {}. Check the weight column, or train with --no-weights",
+             loss; per source: {}. Check the weight column, or train without it (no \
+             [data] weight_column)",
             detail.join(", ")
         )));
     }
@@ -303,8 +304,10 @@ pub fn train_step(
     let terms = loss.read();
     if !terms.total.is_finite() {
         return Err(Error::NonFiniteLoss {
+            stage: "training",
             epoch,
             terms: Box::new(terms),
+            cause: format!("lower the learning rate (now {learning_rate:e})"),
         });
     }
     Ok((descend(model, optim, learning_rate, loss), terms))
