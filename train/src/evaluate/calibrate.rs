@@ -145,7 +145,12 @@ pub fn calibrate_onnx(path: &Path, opts: &CalibrationOptions) -> Result<Vec<Thre
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let file = path.display().to_string();
     let model = bead_infer::Model::from_bytes(&bytes, &file)?;
-    let sample = load_weighted(&model, &opts.background, &opts.weights)?;
+    // An ONNX file carries no `[data.root]` table: ROOT backgrounds use the default mapping.
+    let root = RootSpec {
+        tree: opts.tree.clone(),
+        ..RootSpec::default()
+    };
+    let sample = load_weighted(&model, &opts.background, &opts.weights, &root)?;
     let name = opts.background.join(" ");
     warn_if_coarse(&sample, &name, &fprs)?;
     let scores = score_table(&model, &sample, false)?;
