@@ -1,5 +1,10 @@
 //! Running a plan: each step on its views of the arena.
 //!
+//! A block of events runs step by step: each gemv as one GEMM over the block (sharing weight
+//! loads across events), every other step once per event. The batch arena is one
+//! single-event arena per event, side by side, so every event sees the same layout and the
+//! same code as when it is scored alone, and gets the same bits.
+//!
 //! Nothing here allocates or panics: every view is taken with checked slicing, and a view
 //! out of range (which [`compile`](super::compile) never produces, and
 //! [`validate`](super::arena::validate) checks) makes its step do nothing.
@@ -14,6 +19,31 @@ impl Plan {
     pub(crate) fn run(&self, arena: &mut [f32]) {
         for step in &self.steps {
             step.run(arena, self.kernel);
+        }
+    }
+
+    /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
+    /// (`L = arena_len`), its input already in place.
+    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize) {
+        let l = self.arena_len;
+        for step in &self.steps {
+            match step {
+                Step::Gemv {
+                    src,
+                    w,
+                    b,
+                    relu,
+                    dst,
+                } => {
+                    self.kernel
+                        .gemm(arena, l, n, src.off, dst.off, w, b, *relu);
+                }
+                _ => {
+                    for a in arena.chunks_exact_mut(l).take(n) {
+                        step.run(a, self.kernel);
+                    }
+                }
+            }
         }
     }
 }
@@ -52,6 +82,11 @@ impl Step {
             Step::BinDyn { op, a, b, dst } => {
                 if let Some((x, [z], y)) = io(arena, *dst, [*a, *b]) {
                     kernels::binary(*op, x, z, y);
+                }
+            }
+            Step::Map { ops, src, dst } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernel.map(ops, x, y);
                 }
             }
             Step::Unary { op, src, dst } => {
