@@ -22,6 +22,9 @@ mod x86_ew;
 #[allow(unsafe_code)]
 mod x86_gemm;
 
+#[cfg(test)]
+mod tests_fused;
+
 pub(crate) use elementwise::MapOp;
 
 /// Output widths of the gemv are padded to a multiple of this.
