@@ -358,3 +358,59 @@ fn sole_reader(steps: &[Step], id: usize) -> Option<usize> {
         .iter()
         .position(|s| s.inputs().iter().any(|i| i.off == id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Plan, compile};
+    use super::*;
+    use crate::kernels::Kernel;
+    use crate::onnx;
+
+    fn plan(bytes: &[u8]) -> Plan {
+        let proto = onnx::decode_model(bytes).unwrap();
+        compile(proto.graph.as_ref().unwrap(), Kernel::detect()).unwrap()
+    }
+
+    fn kinds(p: &Plan) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s {
+                Step::Map { .. } => "map",
+                Step::Gemv { relu: true, .. } => "gemv+relu",
+                Step::Gemv { .. } => "gemv",
+                Step::Reduce { .. } => "reduce",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn imported_graph_is_one_map_three_gemvs_and_a_reduction() {
+        let p = plan(&bead_testkit::models::axol1tl_imported(1));
+        assert_eq!(
+            kinds(&p),
+            ["map", "gemv+relu", "gemv+relu", "gemv", "reduce"]
+        );
+        let Some(Step::Map { ops, .. }) = p.steps.first() else {
+            panic!("no map")
+        };
+        let names: Vec<_> = ops
+            .iter()
+            .map(|o| match o {
+                MapOp::Bin { op, .. } => format!("{op:?}"),
+                MapOp::Unary(u) => format!("{u:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["Sub", "Mul", "Max", "Min"]);
+        // The bare MLP and bead's own export (standardisation folded into the first layer).
+        for bytes in [
+            bead_testkit::models::axol1tl_bare(1),
+            bead_testkit::models::axol1tl(1),
+        ] {
+            assert_eq!(
+                kinds(&plan(&bytes)),
+                ["gemv+relu", "gemv+relu", "gemv", "reduce"]
+            );
+        }
+    }
+}
