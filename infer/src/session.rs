@@ -68,6 +68,26 @@ impl Session {
         self.arena.get(plan.score).copied().unwrap_or(f32::NAN)
     }
 
+    /// Runs only the gemv steps on a copy of `event` (for `bench`'s overhead ratio).
+    pub(crate) fn run_matrix_only(&mut self, event: &[f32]) -> f32 {
+        let plan = &*self.plan;
+        let input = plan.input;
+        if let Some(dst) = self.arena.get_mut(input.off..input.off + input.len) {
+            dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
+        }
+        plan.run_matrix_only(&mut self.arena);
+        self.arena.get(plan.score).copied().unwrap_or(f32::NAN)
+    }
+
+    /// FLOPs of the plan's matrix products per event, and this CPU's FMA peak in flop/s with
+    /// the plan's kernel (measured for about `seconds`).
+    pub(crate) fn flops_and_peak(&self, seconds: f64) -> (f64, f64) {
+        (
+            self.plan.matrix_flops(),
+            self.plan.kernel.fma_peak_flops(seconds),
+        )
+    }
+
     /// Scores one event of [`num_features`](Self::num_features) raw features.
     #[inline]
     pub fn score(&mut self, event: &[f32]) -> Result<f32, ScoreError> {
@@ -92,7 +112,9 @@ impl Session {
         let plan = &*self.plan;
         let (l, input) = (plan.arena_len, plan.input);
         let mut first = None;
-        let blocks = events.chunks(self.block * f).zip(out.chunks_mut(self.block));
+        let blocks = events
+            .chunks(self.block * f)
+            .zip(out.chunks_mut(self.block));
         for (bi, (block, out)) in blocks.enumerate() {
             let mut refused = 0u64;
             let rows = block.chunks_exact(f).zip(self.arena.chunks_exact_mut(l));

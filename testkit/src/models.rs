@@ -344,7 +344,11 @@ fn axol1tl_foreign(name: &str, seed: u64, bare: bool) -> Vec<u8> {
             [k as i64, m as i64]
         };
         let w = g.constant(&format!("dense{i}_w"), &dims, &w);
-        let b = g.constant(&format!("dense{i}_b"), &[m as i64], &rng.uniform_vec(m, 0.1));
+        let b = g.constant(
+            &format!("dense{i}_b"),
+            &[m as i64],
+            &rng.uniform_vec(m, 0.1),
+        );
         h = g.op_named(
             "Gemm",
             &format!("dense{i}"),

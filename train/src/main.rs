@@ -181,6 +181,10 @@ enum Command {
         /// Skip the tract comparison.
         #[arg(long)]
         no_reference: bool,
+        /// Also time ONNX Runtime (one thread, batch 1024) on the file, through python3 and
+        /// the `onnxruntime` package (benches/onnxruntime_batch.py), and print the ratio.
+        #[arg(long)]
+        onnxruntime: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -469,6 +473,7 @@ fn run(cli: Cli) -> Result<()> {
             events,
             repetitions,
             no_reference,
+            onnxruntime,
             json,
         } => {
             let report = bead_train::bench(
@@ -476,6 +481,7 @@ fn run(cli: Cli) -> Result<()> {
                 events.as_deref(),
                 repetitions,
                 !no_reference,
+                onnxruntime,
                 &|| alloc_counter::count(),
             )?;
             if json {

@@ -150,9 +150,7 @@ fn nan_goes_through_relu_max_min_and_clip() {
     let x: Vec<f32> = (0..n)
         .map(|i| if i % 5 == 0 { nan } else { i as f32 - 18.0 })
         .collect();
-    let with_nan_c: Vec<f32> = (0..n)
-        .map(|i| if i % 7 == 3 { nan } else { 0.5 })
-        .collect();
+    let with_nan_c: Vec<f32> = (0..n).map(|i| if i % 7 == 3 { nan } else { 0.5 }).collect();
     for kern in Kernel::available() {
         // Clip(x, -4, 6) as lowered: Max with the lower bound, then Min with the upper.
         let clip = [
@@ -176,7 +174,12 @@ fn nan_goes_through_relu_max_min_and_clip() {
                     _ => xi.min(1.0),
                 };
                 if xi.is_nan() {
-                    assert!(y[i].is_nan(), "{} {name}: NaN in, {} out", kern.name(), y[i]);
+                    assert!(
+                        y[i].is_nan(),
+                        "{} {name}: NaN in, {} out",
+                        kern.name(),
+                        y[i]
+                    );
                 } else {
                     assert_eq!(y[i], want, "{} {name}({xi})", kern.name());
                 }
@@ -209,14 +212,24 @@ fn nan_goes_through_relu_max_min_and_clip() {
         // And the elementwise Relu.
         let mut y = [0.0; 3];
         kern.unary(UnaryOp::Relu, &[nan, -1.0, 2.0], &mut y);
-        assert!(y[0].is_nan() && y[1] == 0.0 && y[2] == 2.0, "{}", kern.name());
+        assert!(
+            y[0].is_nan() && y[1] == 0.0 && y[2] == 2.0,
+            "{}",
+            kern.name()
+        );
     }
 }
 
 #[test]
 fn every_gemm_variant_matches_its_gemv_bitwise() {
     let mut rng = Rng(bead_testkit::Rng::new(45));
-    let mut cases = vec![(57, 32, 64), (32, 16, 7), (16, 13, 13), (1, 1, 1), (3, 40, 5)];
+    let mut cases = vec![
+        (57, 32, 64),
+        (32, 16, 7),
+        (16, 13, 13),
+        (1, 1, 1),
+        (3, 40, 5),
+    ];
     for _ in 0..40 {
         cases.push((1 + rng.usize(90), 1 + rng.usize(70), 1 + rng.usize(20)));
     }

@@ -12,6 +12,10 @@ use std::arch::x86_64::*;
 use super::elementwise::MapOp;
 use super::{BinOp, UnaryOp};
 
+/// Vectors per block: every op of the chain is dispatched once per block and applied to up to
+/// four independent vectors (64 floats with AVX-512: a whole trigger-model row).
+const BLOCK: usize = 4;
+
 /// Safety: the CPU supports avx512f; `src.len() == dst.len()` and every op [`MapOp::fits`]
 /// that length.
 #[target_feature(enable = "avx512f")]
@@ -22,38 +26,49 @@ pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
     let dp = dst.as_mut_ptr();
     let mut i = 0;
     while i < n {
-        let rem = n - i;
-        let mask: __mmask16 = if rem >= V {
-            0xffff
-        } else {
-            (1u16 << rem) - 1
-        };
+        let masks: [__mmask16; BLOCK] = std::array::from_fn(|q| {
+            let rem = n.saturating_sub(i + q * V);
+            if rem >= V { 0xffff } else { (1u16 << rem) - 1 }
+        });
         // SAFETY: lanes at or beyond `n` are masked off (masked loads and stores neither read
-        // nor write them), the others lie in `src`, `dst` and every `c` (all of length `n`).
+        // nor write them, whatever the address), the others lie in `src`, `dst` and every `c`
+        // (all of length `n`); pointer offsets stay within `n + BLOCK·V` of the start, which
+        // `wrapping_add` computes without assuming they are in bounds.
         unsafe {
-            let mut v = _mm512_maskz_loadu_ps(mask, sp.add(i));
+            let mut v = [_mm512_setzero_ps(); BLOCK];
+            for (q, (x, m)) in v.iter_mut().zip(masks).enumerate() {
+                *x = _mm512_maskz_loadu_ps(m, sp.wrapping_add(i + q * V));
+            }
             for op in ops {
-                v = match op {
+                match op {
                     MapOp::Bin {
                         op,
                         c,
                         const_left,
                         c_nan,
                     } => {
-                        let cv = _mm512_maskz_loadu_ps(mask, c.as_ptr().add(i));
-                        let (a, b, b_may_nan) = if *const_left {
-                            (cv, v, true)
-                        } else {
-                            (v, cv, *c_nan)
-                        };
-                        bin512(*op, a, b, b_may_nan)
+                        let cp = c.as_ptr();
+                        for (q, (x, m)) in v.iter_mut().zip(masks).enumerate() {
+                            let cv = _mm512_maskz_loadu_ps(m, cp.wrapping_add(i + q * V));
+                            *x = if *const_left {
+                                bin512(*op, cv, *x, true)
+                            } else {
+                                bin512(*op, *x, cv, *c_nan)
+                            };
+                        }
                     }
-                    MapOp::Unary(u) => unary512(*u, v),
-                };
+                    MapOp::Unary(u) => {
+                        for x in v.iter_mut() {
+                            *x = unary512(*u, *x);
+                        }
+                    }
+                }
             }
-            _mm512_mask_storeu_ps(dp.add(i), mask, v);
+            for (q, (x, m)) in v.iter().zip(masks).enumerate() {
+                _mm512_mask_storeu_ps(dp.wrapping_add(i + q * V), m, *x);
+            }
         }
-        i += V;
+        i += BLOCK * V;
     }
 }
 

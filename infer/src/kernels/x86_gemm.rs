@@ -39,33 +39,38 @@ pub(super) unsafe fn gemm_avx512(
         relu,
     };
     let mut j = 0;
-    // SAFETY (every call below): `j + J·16 <= np`, so the tile reads columns of `w` and `b`
-    // inside `[j, j + J·16)` and writes that range of each output row; events `e .. e + E`
-    // are below `n`; the rest is this function's contract.
     while j + 2 * V <= np {
-        let (wj, bj, xj, yj) = unsafe { (w.as_ptr().add(j), b.as_ptr().add(j), x, y.add(j)) };
-        let mut e = 0;
-        while e + 3 <= n {
-            unsafe { t.run512::<3, 2>(xj.add(e * stride), yj.add(e * stride), wj, bj) };
-            e += 3;
-        }
-        match n - e {
-            2 => unsafe { t.run512::<2, 2>(xj.add(e * stride), yj.add(e * stride), wj, bj) },
-            1 => unsafe { t.run512::<1, 2>(xj.add(e * stride), yj.add(e * stride), wj, bj) },
-            _ => {}
+        // SAFETY: `j + 32 <= np`, so each tile reads the columns `[j, j + 32)` of `w` and `b`
+        // and writes them in each output row; events `e .. e + E` are below `n`; the rest is
+        // this function's contract.
+        unsafe {
+            let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
+            let mut e = 0;
+            while e + 3 <= n {
+                t.run512::<3, 2>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 3;
+            }
+            match n - e {
+                2 => t.run512::<2, 2>(x.add(e * stride), yj.add(e * stride), wj, bj),
+                1 => t.run512::<1, 2>(x.add(e * stride), yj.add(e * stride), wj, bj),
+                _ => {}
+            }
         }
         j += 2 * V;
     }
     if j + V <= np {
-        let (wj, bj, xj, yj) = unsafe { (w.as_ptr().add(j), b.as_ptr().add(j), x, y.add(j)) };
-        let mut e = 0;
-        while e + 6 <= n {
-            unsafe { t.run512::<6, 1>(xj.add(e * stride), yj.add(e * stride), wj, bj) };
-            e += 6;
-        }
-        while e < n {
-            unsafe { t.run512::<1, 1>(xj.add(e * stride), yj.add(e * stride), wj, bj) };
-            e += 1;
+        // SAFETY: as above, with the columns `[j, j + 16)`.
+        unsafe {
+            let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
+            let mut e = 0;
+            while e + 6 <= n {
+                t.run512::<6, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 6;
+            }
+            while e < n {
+                t.run512::<1, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 1;
+            }
         }
     }
 }
@@ -92,17 +97,19 @@ pub(super) unsafe fn gemm_avx2(
         relu,
     };
     let mut j = 0;
-    // SAFETY: as in `gemm_avx512`, with 8-float vectors.
     while j + V <= np {
-        let (wj, bj, yj) = unsafe { (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j)) };
-        let mut e = 0;
-        while e + 3 <= n {
-            unsafe { t.run256::<3>(x.add(e * stride), yj.add(e * stride), wj, bj) };
-            e += 3;
-        }
-        while e < n {
-            unsafe { t.run256::<1>(x.add(e * stride), yj.add(e * stride), wj, bj) };
-            e += 1;
+        // SAFETY: as in `gemm_avx512`, with the columns `[j, j + 8)`.
+        unsafe {
+            let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
+            let mut e = 0;
+            while e + 3 <= n {
+                t.run256::<3>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 3;
+            }
+            while e < n {
+                t.run256::<1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 1;
+            }
         }
         j += V;
     }
@@ -242,7 +249,9 @@ pub(super) fn fma_peak_avx512(iters: u64) -> f32 {
             *v = _mm512_fmadd_ps(*v, m, a);
         }
     }
-    let s = acc.iter().fold(_mm512_setzero_ps(), |s, v| _mm512_add_ps(s, *v));
+    let s = acc
+        .iter()
+        .fold(_mm512_setzero_ps(), |s, v| _mm512_add_ps(s, *v));
     _mm512_reduce_add_ps(s)
 }
 
@@ -259,7 +268,9 @@ pub(super) fn fma_peak_avx2(iters: u64) -> f32 {
         }
     }
     let mut out = [0.0f32; 8];
-    let s = acc.iter().fold(_mm256_setzero_ps(), |s, v| _mm256_add_ps(s, *v));
+    let s = acc
+        .iter()
+        .fold(_mm256_setzero_ps(), |s, v| _mm256_add_ps(s, *v));
     // SAFETY: `out` holds eight floats.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
     out.iter().sum()

@@ -22,6 +22,38 @@ impl Plan {
         }
     }
 
+    /// Runs the gemv steps only (what the bare matrix products cost: the yardstick of
+    /// `bead bench`'s elementwise-overhead ratio; the result is meaningless).
+    pub(crate) fn run_matrix_only(&self, arena: &mut [f32]) {
+        for step in &self.steps {
+            if matches!(step, Step::Gemv { .. }) {
+                step.run(arena, self.kernel);
+            }
+        }
+    }
+
+    /// Floating-point operations of the gemvs per event: `2·k·m` each, `m` without the
+    /// padding columns (those after the last column with a nonzero weight or bias).
+    pub(crate) fn matrix_flops(&self) -> f64 {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Gemv { w, b, .. } if !b.is_empty() => {
+                    let np = b.len();
+                    let k = w.len() / np;
+                    let used = |j: usize| {
+                        b.get(j).is_some_and(|v| *v != 0.0)
+                            || w.chunks_exact(np)
+                                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
+                    };
+                    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
+                    2.0 * k as f64 * m as f64
+                }
+                _ => 0.0,
+            })
+            .sum()
+    }
+
     /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
     /// (`L = arena_len`), its input already in place.
     pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize) {
@@ -35,8 +67,7 @@ impl Plan {
                     relu,
                     dst,
                 } => {
-                    self.kernel
-                        .gemm(arena, l, n, src.off, dst.off, w, b, *relu);
+                    self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
                 }
                 _ => {
                     for a in arena.chunks_exact_mut(l).take(n) {

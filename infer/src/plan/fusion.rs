@@ -53,13 +53,11 @@ fn to_maps(steps: &mut [Step]) {
                 c,
                 const_left,
                 dst,
-            } if MapOp::fusable_bin(*op) && src.len == dst.len && c.len() == dst.len => {
-                Step::Map {
-                    ops: vec![MapOp::bin(*op, std::mem::take(c), *const_left)],
-                    src: *src,
-                    dst: *dst,
-                }
-            }
+            } if MapOp::fusable_bin(*op) && src.len == dst.len && c.len() == dst.len => Step::Map {
+                ops: vec![MapOp::bin(*op, std::mem::take(c), *const_left)],
+                src: *src,
+                dst: *dst,
+            },
             Step::Unary { op, src, dst } if MapOp::fusable_unary(*op) && src.len == dst.len => {
                 Step::Map {
                     ops: vec![MapOp::Unary(*op)],
@@ -74,6 +72,7 @@ fn to_maps(steps: &mut [Step]) {
 }
 
 /// `Map(a) → Map(b)` through an intermediate read once: one map running `a` then `b`.
+#[allow(clippy::while_let_loop)]
 fn merge_maps(steps: &mut [Step], outputs: &[usize]) {
     for first in 0..steps.len() {
         loop {
@@ -242,7 +241,10 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
                     .collect();
                 let d = *d;
                 if let Some(Step::Gemv { w, b, .. }) = steps.get_mut(g) {
-                    for row in w.chunks_exact_mut(np).chain(std::iter::once(b.as_mut_slice())) {
+                    for row in w
+                        .chunks_exact_mut(np)
+                        .chain(std::iter::once(b.as_mut_slice()))
+                    {
                         for (v, s) in row.iter_mut().zip(&scale) {
                             *v = (f64::from(*v) * s) as f32;
                         }

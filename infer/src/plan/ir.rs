@@ -51,11 +51,7 @@ pub(crate) enum Step {
         dst: Buf,
     },
     /// `dst = ops(src)`: a fused run of elementwise steps, one pass ([`MapOp`]).
-    Map {
-        ops: Vec<MapOp>,
-        src: Buf,
-        dst: Buf,
-    },
+    Map { ops: Vec<MapOp>, src: Buf, dst: Buf },
     /// `dst = a ∘ b` element-wise, both of `dst`'s length.
     BinDyn { op: BinOp, a: Buf, b: Buf, dst: Buf },
     /// `dst[i] = src[idx[i]]` (column selection and broadcasting).
