@@ -1,7 +1,8 @@
 //! Numeric kernels: the prepacked gemv and its batch form, a GEMM over a block of events
 //! (portable, AVX2+FMA, AVX-512F), fused elementwise chains ([`elementwise`]), elementwise ops
 //! (with vectorised transcendental functions from [`math`], compiled for each variant) and
-//! reductions. All `unsafe` code of the crate lives here, in `x86`, `x86_ew` and `x86_gemm`.
+//! reductions. All `unsafe` code of the crate lives here, in `x86`, `x86_ew`, `x86_gemm` and
+//! `x86_math512`.
 //!
 //! The gemv computes `y = x·W + b` (optionally followed by ReLU) with `W` prepacked row-major as
 //! `[k, np]`, `np` being the output width rounded up to [`LANES`] with zero columns, so that the
@@ -21,6 +22,9 @@ mod x86_ew;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_gemm;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_math512;
 
 #[cfg(test)]
 mod tests_fused;

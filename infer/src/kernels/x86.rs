@@ -35,8 +35,8 @@ pub(super) unsafe fn unary_avx512(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
         UnaryOp::Cos => Fn4::Cos,
         _ => return super::unary_blocks::<16>(op, src, dst),
     };
-    // SAFETY: map4_avx2 needs avx2 and fma, which this function's own requirement includes.
-    unsafe { map4_avx2(f, src, dst) }
+    // SAFETY: map8_avx512 needs avx512f, avx2 and fma, this function's own requirement.
+    unsafe { super::x86_math512::map8_avx512(f, src, dst) }
 }
 
 /// Safety: the CPU supports avx512f; `b.len()` is a multiple of 16,
