@@ -140,12 +140,14 @@ impl Tile {
     ) {
         let (stride, k, np) = (self.stride, self.k, self.np);
         let zero = _mm512_setzero_ps();
-        let mut acc = [[[zero; J]; E]; 4];
         // SAFETY: every pointer below stays in the ranges of this function's contract.
         unsafe {
             let bias: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(16 * v)));
-            for a in acc.iter_mut().take(1).flatten() {
-                *a = bias;
+            // Filled from a register rather than zero-initialised: a zeroed array becomes a
+            // memset of the stack before the accumulators reach their registers.
+            let mut acc = [[bias; E]; 4];
+            for a in acc.iter_mut().skip(1).flatten().flatten() {
+                *a = zero;
             }
             let mut i = 0;
             while i + 4 <= k {
