@@ -130,7 +130,12 @@ fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
             break;
         };
         let (op, x, const_left) = (*op, *x, *const_left);
-        if dst.len != src.len || x.len != src.len || c.len() != src.len {
+        // Non-finite constants, or a division by zero, would turn the folded weights into
+        // infinities and NaNs where the unfolded steps give finite results for most inputs.
+        let foldable = c
+            .iter()
+            .all(|v| v.is_finite() && (op != BinOp::Div || *v != 0.0));
+        if dst.len != src.len || x.len != src.len || c.len() != src.len || !foldable {
             break;
         }
         let c = c.clone();
@@ -228,7 +233,9 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
                 && (*op == BinOp::Mul || !*const_left)
                 && s.len == d.len
                 && c.len() == d.len
-                && c.len() <= np =>
+                && c.len() <= np
+                && c.iter()
+                    .all(|v| v.is_finite() && (*op == BinOp::Mul || *v != 0.0)) =>
             {
                 // Scale output column j (its weights and bias) by c[j] (or 1 / c[j]), in f64.
                 let div = *op == BinOp::Div;
@@ -404,6 +411,17 @@ mod tests {
             })
             .collect();
         assert_eq!(names, ["Sub", "Mul", "Max", "Min"]);
+        // A division by zero before a Gemm is not folded (it stays an elementwise step).
+        let mut g = crate::onnx::GraphBuilder::new("div0", 3);
+        let c = g.constant("c", &[3], &[2.0, 0.0, 4.0]);
+        let w = g.constant("w", &[3, 2], &[1.0; 6]);
+        let d = g.op("Div", &[crate::onnx::EVENTS, &c], vec![]);
+        let y = g.op("MatMul", &[&d, &w], vec![]);
+        let score = g.reduce_sum(&y, 1, false);
+        g.output(crate::onnx::SCORE, &score, &[]);
+        let meta = crate::ModelMetadata::new(vec!["a".into(), "b".into(), "c".into()]);
+        let bytes = crate::onnx::encode_model(&g.into_model(&meta));
+        assert_eq!(kinds(&plan(&bytes)), ["map", "gemv", "reduce"]);
         // The bare MLP and bead's own export (standardisation folded into the first layer).
         for bytes in [
             bead_testkit::models::axol1tl_bare(1),
