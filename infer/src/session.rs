@@ -21,12 +21,15 @@ pub struct Session {
 const BLOCK_FLOATS: usize = 6144;
 /// At most this many events per block (the refused-event mask is a `u64`).
 const MAX_BLOCK: usize = 64;
+/// Floats of room for starting the arena on a 64-byte boundary.
+const ALIGN_SLACK: usize = 16;
 
 impl Session {
     pub(crate) fn new(plan: Arc<Plan>) -> Self {
         let l = plan.arena_len.max(1);
         let block = (BLOCK_FLOATS / l).clamp(6, MAX_BLOCK);
-        let arena = vec![0.0; block * l];
+        // Room to start the arena on a cache line (see `arena`).
+        let arena = vec![0.0; block * l + ALIGN_SLACK];
         Session { plan, arena, block }
     }
 
@@ -61,22 +64,24 @@ impl Session {
     fn run(&mut self, event: &[f32]) -> f32 {
         let plan = &*self.plan;
         let input = plan.input;
-        if let Some(dst) = self.arena.get_mut(input.off..input.off + input.len) {
+        let arena = aligned_arena(&mut self.arena);
+        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
             dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
         }
-        plan.run(&mut self.arena);
-        self.arena.get(plan.score).copied().unwrap_or(f32::NAN)
+        plan.run(arena);
+        arena.get(plan.score).copied().unwrap_or(f32::NAN)
     }
 
     /// Runs only the gemv steps on a copy of `event` (for `bench`'s overhead ratio).
     pub(crate) fn run_matrix_only(&mut self, event: &[f32]) -> f32 {
         let plan = &*self.plan;
         let input = plan.input;
-        if let Some(dst) = self.arena.get_mut(input.off..input.off + input.len) {
+        let arena = aligned_arena(&mut self.arena);
+        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
             dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
         }
-        plan.run_matrix_only(&mut self.arena);
-        self.arena.get(plan.score).copied().unwrap_or(f32::NAN)
+        plan.run_matrix_only(arena);
+        arena.get(plan.score).copied().unwrap_or(f32::NAN)
     }
 
     /// FLOPs of the plan's matrix products per event, and this CPU's FMA peak in flop/s with
@@ -117,12 +122,14 @@ impl Session {
             .zip(out.chunks_mut(self.block));
         for (bi, (block, out)) in blocks.enumerate() {
             let mut refused = 0u64;
-            let rows = block.chunks_exact(f).zip(self.arena.chunks_exact_mut(l));
+            let block_len = self.block;
+            let arenas = aligned_arena(&mut self.arena);
+            let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
             for (e, (event, arena)) in rows.enumerate() {
                 let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
                     continue;
                 };
-                match check_event(f, event, bi * self.block + e) {
+                match check_event(f, event, bi * block_len + e) {
                     Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
                     Err(err) => {
                         // Scored as zeros, then replaced by NaN.
@@ -132,8 +139,8 @@ impl Session {
                     }
                 }
             }
-            plan.run_batch(&mut self.arena, out.len());
-            let scores = self.arena.chunks_exact(l).map(|a| a.get(plan.score));
+            plan.run_batch(arenas, out.len());
+            let scores = arenas.chunks_exact(l).map(|a| a.get(plan.score));
             for (e, (o, s)) in out.iter_mut().zip(scores).enumerate() {
                 *o = match s {
                     Some(s) if refused & (1 << e) == 0 => *s,
@@ -161,7 +168,7 @@ impl Session {
             });
         }
         let s = self.score(event)?;
-        if let Some(src) = self.arena.get(mu.off..mu.off + mu.len) {
+        if let Some(src) = aligned_arena(&mut self.arena).get(mu.off..mu.off + mu.len) {
             mu_out.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
         }
         Ok(s)
@@ -184,4 +191,19 @@ fn check_event(f: usize, event: &[f32], index: usize) -> Result<(), ScoreError> 
         }),
         None => Ok(()),
     }
+}
+
+/// The block's arenas in `v`, starting on a 64-byte boundary: every buffer of the plan then
+/// starts on a cache line (offsets and the arena length are multiples of 16 floats), so vector
+/// loads and stores never straddle two lines. Computed on each call: a cloned session has its
+/// own buffer.
+#[inline]
+fn aligned_arena(v: &mut [f32]) -> &mut [f32] {
+    let n = v.len().saturating_sub(ALIGN_SLACK);
+    let off = v.as_ptr().align_offset(64).min(ALIGN_SLACK);
+    let off = if off + n <= v.len() { off } else { 0 };
+    // `off + n <= v.len()`: neither split can fail.
+    let (_, rest) = v.split_at_mut(off);
+    let (arena, _) = rest.split_at_mut(n);
+    arena
 }

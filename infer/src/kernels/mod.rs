@@ -34,6 +34,34 @@ pub(crate) use elementwise::MapOp;
 /// Output widths of the gemv are padded to a multiple of this.
 pub(crate) const LANES: usize = 16;
 
+/// Floats of slack a prepacked weight matrix may carry so that its first float can sit on a
+/// cache line ([`aligned`], [`align_weights`]): 64-byte vector loads that straddle two lines
+/// cost two loads.
+pub(crate) const SLACK: usize = LANES;
+
+/// `v` with [`SLACK`] zeros of room, its `len` floats moved to start on a 64-byte boundary
+/// (read back with [`aligned`]).
+pub(crate) fn align_weights(v: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; v.len() + SLACK];
+    let off = out.as_ptr().align_offset(64).min(SLACK);
+    if let Some(d) = out.get_mut(off..off + v.len()) {
+        d.copy_from_slice(v);
+    }
+    out
+}
+
+/// The `len` floats of `w`: `w` itself, or when it carries [`SLACK`] the part that starts on a
+/// 64-byte boundary (where [`align_weights`] put it: the buffer has not moved since).
+#[inline]
+pub(crate) fn aligned(w: &[f32], len: usize) -> &[f32] {
+    if w.len() == len + SLACK {
+        let off = w.as_ptr().align_offset(64).min(SLACK);
+        w.get(off..off + len).unwrap_or(w)
+    } else {
+        w
+    }
+}
+
 /// `n` rounded up to a multiple of [`LANES`].
 pub(crate) fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES

@@ -321,3 +321,17 @@ fn fma_peak_is_measured() {
         assert!(peak.is_finite() && peak > 1e6, "{}: {peak}", kern.name());
     }
 }
+
+#[test]
+fn aligned_weights_keep_their_values() {
+    for len in [0, 1, 15, 16, 17, 57 * 32] {
+        let v: Vec<f32> = (0..len).map(|i| i as f32).collect();
+        let a = align_weights(&v);
+        assert_eq!(a.len(), len + SLACK);
+        let view = aligned(&a, len);
+        assert_eq!(view, &v[..]);
+        assert_eq!(view.as_ptr().align_offset(64), 0);
+        // Without slack the slice is returned as it is.
+        assert_eq!(aligned(&v, len).as_ptr(), v.as_ptr());
+    }
+}

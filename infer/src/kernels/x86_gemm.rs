@@ -46,6 +46,10 @@ pub(super) unsafe fn gemm_avx512(
         unsafe {
             let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
             let mut e = 0;
+            while e + 8 <= n {
+                t.seq512::<8, 2>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 8;
+            }
             while e + 3 <= n {
                 t.run512::<3, 2>(x.add(e * stride), yj.add(e * stride), wj, bj);
                 e += 3;
@@ -63,6 +67,10 @@ pub(super) unsafe fn gemm_avx512(
         unsafe {
             let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
             let mut e = 0;
+            while e + 16 <= n {
+                t.seq512::<16, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                e += 16;
+            }
             while e + 6 <= n {
                 t.run512::<6, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
                 e += 6;
@@ -188,6 +196,85 @@ impl Tile {
         }
     }
 
+    /// As [`Tile::run512`] for wide tiles (`E·J` = 16 accumulators): the four chains run one
+    /// after the other instead of interleaved, so only one chain's accumulators are live and a
+    /// tile can hold more events (fewer loads per FMA). Each chain still takes its rows in
+    /// increasing order and the result is still `(c0 + c1) + (c2 + c3)`: the same bits.
+    ///
+    /// Safety: as [`Tile::run512`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn seq512<const E: usize, const J: usize>(
+        &self,
+        x: *const f32,
+        y: *mut f32,
+        w: *const f32,
+        b: *const f32,
+    ) {
+        let zero = _mm512_setzero_ps();
+        // SAFETY: every pointer below stays in the ranges of this function's contract.
+        unsafe {
+            let bias: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(b.add(16 * v)));
+            let c0 = self.chain512::<E, J>(x, w, [bias; E], 0);
+            let c1 = self.chain512::<E, J>(x, w, [[zero; J]; E], 1);
+            let s01 = add2::<E, J>(c0, c1);
+            let c2 = self.chain512::<E, J>(x, w, [[zero; J]; E], 2);
+            let c3 = self.chain512::<E, J>(x, w, [[zero; J]; E], 3);
+            let s = add2::<E, J>(s01, add2::<E, J>(c2, c3));
+            for (e, row) in s.iter().enumerate() {
+                for (v, sv) in row.iter().enumerate() {
+                    let sv = if self.relu {
+                        _mm512_max_ps(zero, *sv)
+                    } else {
+                        *sv
+                    };
+                    _mm512_storeu_ps(y.add(e * self.stride + 16 * v), sv);
+                }
+            }
+        }
+    }
+
+    /// Chain `c` of the gemv for `E` events: `acc` plus the products of rows `c, c + 4, ...`
+    /// below `4·⌊k/4⌋`, and for chain 0 the leftover rows too.
+    ///
+    /// Safety: as [`Tile::run512`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn chain512<const E: usize, const J: usize>(
+        &self,
+        x: *const f32,
+        w: *const f32,
+        mut acc: [[__m512; J]; E],
+        c: usize,
+    ) -> [[__m512; J]; E] {
+        let (stride, k, np) = (self.stride, self.k, self.np);
+        let whole = k / 4 * 4;
+        let row = |i: usize, acc: &mut [[__m512; J]; E]| {
+            // SAFETY: `i < k`: inside the ranges of the caller's contract.
+            unsafe {
+                let r = w.add(i * np);
+                let wv: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(r.add(16 * v)));
+                for (e, acc_e) in acc.iter_mut().enumerate() {
+                    let xb = _mm512_set1_ps(*x.add(e * stride + i));
+                    for (a, wj) in acc_e.iter_mut().zip(&wv) {
+                        *a = _mm512_fmadd_ps(xb, *wj, *a);
+                    }
+                }
+            }
+        };
+        let mut i = c;
+        while i < whole {
+            row(i, &mut acc);
+            i += 4;
+        }
+        if c == 0 {
+            for i in whole..k {
+                row(i, &mut acc);
+            }
+        }
+        acc
+    }
+
     /// `E` events × one vector of 8 outputs; otherwise as [`Tile::run512`].
     ///
     /// Safety: avx2 and fma; the ranges of [`Tile::run512`] with one 8-float vector.
@@ -276,4 +363,20 @@ pub(super) fn fma_peak_avx2(iters: u64) -> f32 {
     // SAFETY: `out` holds eight floats.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), s) };
     out.iter().sum()
+}
+
+/// `a + b` for every vector of a tile.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn add2<const E: usize, const J: usize>(
+    a: [[__m512; J]; E],
+    b: [[__m512; J]; E],
+) -> [[__m512; J]; E] {
+    let mut s = a;
+    for (sr, br) in s.iter_mut().zip(&b) {
+        for (sv, bv) in sr.iter_mut().zip(br) {
+            *sv = _mm512_add_ps(*sv, *bv);
+        }
+    }
+    s
 }

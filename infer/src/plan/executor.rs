@@ -38,9 +38,10 @@ impl Plan {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Gemv { w, b, .. } if !b.is_empty() => {
+                Step::Gemv { src, w, b, .. } if !b.is_empty() => {
                     let np = b.len();
-                    let k = w.len() / np;
+                    let k = src.len;
+                    let w = kernels::aligned(w, k * np);
                     let used = |j: usize| {
                         b.get(j).is_some_and(|v| *v != 0.0)
                             || w.chunks_exact(np)
@@ -67,6 +68,7 @@ impl Plan {
                     relu,
                     dst,
                 } => {
+                    let w = kernels::aligned(w, src.len * b.len());
                     self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
                 }
                 _ => {
@@ -92,6 +94,7 @@ impl Step {
                 dst,
             } => {
                 if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    let w = kernels::aligned(w, x.len() * b.len());
                     kernel.gemv(x, w, b, y, *relu);
                 }
             }

@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ir::{Buf, Step};
-use crate::kernels::{BinOp, MapOp, ReduceOp, UnaryOp};
+use crate::kernels::{self, BinOp, MapOp, ReduceOp, UnaryOp};
 
 /// Runs every fusion on `steps` (buffer ids, before layout); `caps` grows when a gemv's padded
 /// output takes over the buffer of the step it absorbs.
@@ -40,6 +40,12 @@ pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
     fuse_sum_of_squares(steps, outputs);
     to_maps(steps);
     merge_maps(steps, outputs);
+    // Last: the folds above read and write `w` as a plain `[k, np]` matrix.
+    for s in steps.iter_mut() {
+        if let Step::Gemv { w, .. } = s {
+            *w = kernels::align_weights(w);
+        }
+    }
 }
 
 /// Every remaining elementwise step against constants (or cheap unary step) becomes a one-op

@@ -62,7 +62,9 @@ pub(crate) enum Step {
         outer: usize,
         parts: Vec<ConcatPart>,
     },
-    /// `dst = src · w + b` (then ReLU); `w` is `[src.len, dst.len]`, `dst.len` padded.
+    /// `dst = src · w + b` (then ReLU); `w` is `[src.len, dst.len]`, `dst.len` padded (after
+    /// fusion with [`SLACK`](crate::kernels::SLACK) floats of room: read it through
+    /// [`aligned`](crate::kernels::aligned)).
     Gemv {
         src: Buf,
         w: Vec<f32>,
