@@ -237,6 +237,57 @@ impl Kernel {
         true
     }
 
+    /// [`map`](Self::map) on `n` rows of one arena: row `e` reads `arena[e·stride + src ..]`
+    /// and writes `arena[e·stride + dst ..]`, `len` floats each. The AVX-512 variant runs each
+    /// operation over every row before the next (its constants loaded once per block of rows),
+    /// which gives the same bits as row by row. Returns `false` (and writes nothing) when the
+    /// views overlap, leave a row or the arena, or an op does not [fit](MapOp::fits) `len`.
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    pub(crate) fn map_rows(
+        self,
+        ops: &[MapOp],
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        src: usize,
+        dst: usize,
+        len: usize,
+    ) -> bool {
+        let (Some(src_end), Some(dst_end)) = (src.checked_add(len), dst.checked_add(len)) else {
+            return false;
+        };
+        let needed = n
+            .checked_sub(1)
+            .and_then(|last| last.checked_mul(stride))
+            .and_then(|o| o.checked_add(src_end.max(dst_end)));
+        let ok = needed.is_some_and(|end| end <= arena.len())
+            && (src_end <= dst || dst_end <= src)
+            && src_end.max(dst_end) <= stride
+            && ops.iter().all(|o| o.fits(len));
+        if !ok {
+            return false;
+        }
+        match self.0 {
+            // Safety: the checks above put every row's input and output inside the arena,
+            // disjoint from each other and from other rows' (rows are `stride` apart and no
+            // view reaches past `stride`); both pointers come from the one `&mut` borrow;
+            // avx512f was detected (see `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe {
+                let p = arena.as_mut_ptr();
+                x86_ew::map_rows_avx512(ops, p.add(src), p.add(dst), stride, n, len);
+            },
+            _ => {
+                for row in arena.chunks_mut(stride).take(n) {
+                    if let Some((x, y)) = split_io(row, src, len, dst, len) {
+                        self.map(ops, x, y);
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// The FMA throughput of one core with this variant's vectors, in flop/s (one FMA is two
     /// flops), measured by running independent FMA chains for about `seconds`.
     #[allow(unsafe_code)]

@@ -335,3 +335,39 @@ fn aligned_weights_keep_their_values() {
         assert_eq!(aligned(&v, len).as_ptr(), v.as_ptr());
     }
 }
+
+#[test]
+fn map_rows_matches_map_on_every_row() {
+    let mut rng = Rng(bead_testkit::Rng::new(46));
+    for (len, n) in [(57, 64), (16, 5), (1, 1), (70, 9), (129, 3), (33, 40)] {
+        let ops = random_ops(&mut rng, len);
+        let stride = 2 * len + 7;
+        let arena: Vec<f32> = (0..n * stride).map(|_| value(&mut rng)).collect();
+        let (src, dst) = if rng.usize(2) == 0 {
+            (1, len + 3)
+        } else {
+            (len + 5, 0)
+        };
+        for kern in Kernel::available() {
+            let mut got = arena.clone();
+            assert!(kern.map_rows(&ops, &mut got, stride, n, src, dst, len));
+            for e in 0..n {
+                let row = &arena[e * stride..(e + 1) * stride];
+                let mut want = vec![0.0; len];
+                assert!(kern.map(&ops, &row[src..src + len], &mut want));
+                for (t, g) in got[e * stride..(e + 1) * stride].iter().enumerate() {
+                    let w = if (dst..dst + len).contains(&t) {
+                        want[t - dst]
+                    } else {
+                        row[t]
+                    };
+                    assert!(same(*g, w), "{} len {len} e {e} t {t}", kern.name());
+                }
+            }
+        }
+        // Overlapping rows or views are refused.
+        let mut a = arena.clone();
+        assert!(!Kernel::detect().map_rows(&ops, &mut a, stride, n, 0, 0, len));
+        assert!(!Kernel::detect().map_rows(&ops, &mut a, len, n, 0, len, len));
+    }
+}

@@ -72,6 +72,90 @@ pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// [`map_avx512`] on `n` rows `stride` floats apart: for each block of 64 columns, each op
+/// runs over every row (its constants loaded once), the first from `src`, the others in place
+/// in `dst`. Every element goes through the same operations in the same order: the same bits.
+///
+/// Safety: the CPU supports avx512f; for every `e < n`, `src + e·stride .. + len` is readable
+/// and `dst + e·stride .. + len` writable, the two disjoint; every op [`MapOp::fits`] `len`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn map_rows_avx512(
+    ops: &[MapOp],
+    src: *const f32,
+    dst: *mut f32,
+    stride: usize,
+    n: usize,
+    len: usize,
+) {
+    const V: usize = 16;
+    let mut i = 0;
+    while i < len {
+        let masks: [__mmask16; BLOCK] = std::array::from_fn(|q| {
+            let rem = len.saturating_sub(i + q * V);
+            if rem >= V { 0xffff } else { (1u16 << rem) - 1 }
+        });
+        // SAFETY: lanes at or beyond `len` are masked off (masked loads and stores neither read
+        // nor write them, whatever the address); the others lie in the rows of this function's
+        // contract and in every `c` (of length `len`). `wrapping_add` computes addresses without
+        // assuming they are in bounds.
+        unsafe {
+            if ops.is_empty() {
+                for e in 0..n {
+                    let (s, d) = (
+                        src.wrapping_add(e * stride + i),
+                        dst.wrapping_add(e * stride + i),
+                    );
+                    for (q, m) in masks.iter().enumerate() {
+                        let v = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
+                        _mm512_mask_storeu_ps(d.wrapping_add(q * V), *m, v);
+                    }
+                }
+            }
+            for (oi, op) in ops.iter().enumerate() {
+                let from: *const f32 = if oi == 0 { src } else { dst };
+                match op {
+                    MapOp::Bin {
+                        op,
+                        c,
+                        const_left,
+                        c_nan,
+                    } => {
+                        let cp = c.as_ptr();
+                        let mut cv = [_mm512_setzero_ps(); BLOCK];
+                        for (q, (cq, m)) in cv.iter_mut().zip(masks).enumerate() {
+                            *cq = _mm512_maskz_loadu_ps(m, cp.wrapping_add(i + q * V));
+                        }
+                        for e in 0..n {
+                            let s = from.wrapping_add(e * stride + i);
+                            let d = dst.wrapping_add(e * stride + i);
+                            for (q, (cq, m)) in cv.iter().zip(masks).enumerate() {
+                                let x = _mm512_maskz_loadu_ps(m, s.wrapping_add(q * V));
+                                let y = if *const_left {
+                                    bin512(*op, *cq, x, true)
+                                } else {
+                                    bin512(*op, x, *cq, *c_nan)
+                                };
+                                _mm512_mask_storeu_ps(d.wrapping_add(q * V), m, y);
+                            }
+                        }
+                    }
+                    MapOp::Unary(u) => {
+                        for e in 0..n {
+                            let s = from.wrapping_add(e * stride + i);
+                            let d = dst.wrapping_add(e * stride + i);
+                            for (q, m) in masks.iter().enumerate() {
+                                let x = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
+                                _mm512_mask_storeu_ps(d.wrapping_add(q * V), *m, unary512(*u, x));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        i += BLOCK * V;
+    }
+}
+
 #[target_feature(enable = "avx512f")]
 #[inline]
 fn bin512(op: BinOp, a: __m512, b: __m512, b_may_nan: bool) -> __m512 {

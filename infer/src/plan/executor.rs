@@ -71,6 +71,10 @@ impl Plan {
                     let w = kernels::aligned(w, src.len * b.len());
                     self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
                 }
+                Step::Map { ops, src, dst } if src.len == dst.len => {
+                    self.kernel
+                        .map_rows(ops, arena, l, n, src.off, dst.off, dst.len);
+                }
                 _ => {
                     for a in arena.chunks_exact_mut(l).take(n) {
                         step.run(a, self.kernel);
