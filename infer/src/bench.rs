@@ -1,4 +1,7 @@
-//! Latency measurement shared by `bead bench` and the criterion bench.
+//! Latency measurement shared by `bead bench` and the criterion bench, and the ratios the
+//! speed targets are stated in, all measured in the same run: the plan against its own matrix
+//! products, the batch path against the core's FMA peak and against ONNX Runtime
+//! ([`onnxruntime_batch`], which runs `benches/onnxruntime_batch.py`), load time.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -34,6 +37,20 @@ pub struct BenchReport {
     pub reference_single: Option<Latency>,
     /// tract with a reused `SimpleState`, one batch per call, per event.
     pub reference_batch: Option<Latency>,
+    /// Single events through the plan's gemv steps alone (every other step skipped): what the
+    /// bare MLP of the same shape costs.
+    pub matrix_only: Latency,
+    /// FLOPs of the matrix products per event (`2·k·m` per layer, padding excluded).
+    pub flops_per_event: f64,
+    /// This core's FMA throughput with the chosen kernel's vectors, flop/s, measured in the same
+    /// run (independent FMA chains: frequency × FMA units × lanes × 2).
+    pub fma_peak_flops: f64,
+    /// Median time of [`Model::from_bytes`] on the model's bytes, ms (set by the caller, see
+    /// [`measure_load`]).
+    pub load_ms: Option<f64>,
+    /// ONNX Runtime, one thread, ns per event at [`batch_size`](Self::batch_size) (set by the
+    /// caller, see [`onnxruntime_batch`]).
+    pub onnxruntime_batch_ns: Option<f64>,
 }
 
 impl BenchReport {
@@ -47,6 +64,65 @@ impl BenchReport {
         self.reference_batch
             .map(|r| self.batch.events_per_s / r.events_per_s)
     }
+
+    /// Single-event p50 over the p50 of the gemv steps alone: what everything but the matrix
+    /// products costs (1.0 for a bare MLP without its score reduction).
+    pub fn overhead_vs_matrix(&self) -> f64 {
+        self.single.p50_ns / self.matrix_only.p50_ns
+    }
+
+    /// Fraction of the core's FMA peak the batch path reaches (matrix FLOPs per event over the
+    /// batch p50 time per event, over [`fma_peak_flops`](Self::fma_peak_flops)).
+    pub fn peak_fraction(&self) -> f64 {
+        self.flops_per_event / (self.batch.p50_ns * 1e-9) / self.fma_peak_flops
+    }
+
+    /// How many times faster than single-threaded ONNX Runtime the batch path is (p50 ns per
+    /// event ratio).
+    pub fn speedup_vs_onnxruntime_batch(&self) -> Option<f64> {
+        self.onnxruntime_batch_ns.map(|o| o / self.batch.p50_ns)
+    }
+}
+
+/// Median wall time of `reps` loads of `bytes` ([`Model::from_bytes`]: decode, check,
+/// compile, and tract's parse and optimisation with the `tract` feature), in ms.
+pub fn measure_load(bytes: &[u8], name: &str, reps: usize) -> Result<f64, LoadError> {
+    let mut ms = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        black_box(Model::from_bytes(black_box(bytes), name)?);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN))
+}
+
+/// The ONNX Runtime side of the batch comparison: runs `python3` on
+/// `benches/onnxruntime_batch.py` (embedded) for `model_path` at `batch` events per call, one
+/// thread, and returns its median ns per event. Errors are the script's message (for example
+/// when `onnxruntime` is not installed).
+pub fn onnxruntime_batch(model_path: &str, batch: usize, seconds: f64) -> Result<f64, String> {
+    const SCRIPT: &str = include_str!("../../benches/onnxruntime_batch.py");
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, model_path, "--json"])
+        .args([
+            "--batch",
+            &batch.to_string(),
+            "--seconds",
+            &seconds.to_string(),
+        ])
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or("no message");
+        return Err(format!("onnxruntime_batch.py failed: {last}"));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("onnxruntime_batch.py printed no JSON: {e}"))?;
+    v.get("batch_ns_per_event")
+        .and_then(serde_json::Value::as_f64)
+        .ok_or_else(|| "onnxruntime_batch.py printed no batch_ns_per_event".to_owned())
 }
 
 /// Measurement settings.
@@ -145,6 +221,22 @@ pub fn bench_model(
     let total = t0.elapsed().as_secs_f64();
     let single = summarize(samples, groups * GROUP, total, allocations() - a0);
 
+    // The same events through the gemv steps alone, timed the same way.
+    let mut samples = Vec::with_capacity(groups);
+    let mut cycle = rows.iter().cycle();
+    let t0 = Instant::now();
+    for _ in 0..groups {
+        let t = Instant::now();
+        for _ in 0..GROUP {
+            if let Some(row) = cycle.next() {
+                black_box(session.run_matrix_only(black_box(row)));
+            }
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
+    }
+    let total = t0.elapsed().as_secs_f64();
+    let matrix_only = summarize(samples, groups * GROUP, total, 0);
+
     // Batches.
     let bs = options.batch_size.max(1);
     let batch_events: Vec<f32> = rows
@@ -167,6 +259,7 @@ pub fn bench_model(
     }
     let total = t0.elapsed().as_secs_f64();
     let batch = summarize(samples, calls * bs, total, allocations() - a0);
+    let (flops_per_event, fma_peak_flops) = session.flops_and_peak(0.2);
 
     #[allow(unused_mut)]
     let mut report = BenchReport {
@@ -176,6 +269,11 @@ pub fn bench_model(
         batch,
         reference_single: None,
         reference_batch: None,
+        matrix_only,
+        flops_per_event,
+        fma_peak_flops,
+        load_ms: None,
+        onnxruntime_batch_ns: None,
     };
     #[cfg(feature = "tract")]
     if options.reference

@@ -61,7 +61,10 @@ pub mod onnx;
 #[cfg(feature = "tract")]
 pub use crate::model::{Reference, ReferenceState};
 pub use crate::{
-    bench::{BenchError, BenchOptions, BenchReport, Latency, bench_model},
+    bench::{
+        BenchError, BenchOptions, BenchReport, Latency, bench_model, measure_load,
+        onnxruntime_batch,
+    },
     contract::{Calibration, EventCounts, ModelMetadata, Threshold},
     error::{LoadError, ScoreError, UnsupportedOp},
     model::{Model, available_kernels},

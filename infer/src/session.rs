@@ -1,4 +1,4 @@
-//! Per-thread scoring state.
+//! Per-thread scoring state: the scratch arena, sized once for a block of events.
 
 use std::sync::Arc;
 
@@ -6,18 +6,31 @@ use crate::error::ScoreError;
 use crate::kernels::first_non_finite;
 use crate::plan::Plan;
 
-/// Scores events one at a time without allocating. Create one per thread with
+/// Scores events without allocating. Create one per thread with
 /// [`Model::session`](crate::Model::session); it owns the scratch arena.
 #[derive(Debug, Clone)]
 pub struct Session {
     plan: Arc<Plan>,
+    /// [`block`](Self::block) single-event arenas side by side; single events use the first.
     arena: Vec<f32>,
+    block: usize,
 }
+
+/// Floats of batch scratch to aim for: the block of events and its intermediates stay in the
+/// L1 data cache (48 KiB and more on current x86 cores) next to the weights.
+const BLOCK_FLOATS: usize = 6144;
+/// At most this many events per block (the refused-event mask is a `u64`).
+const MAX_BLOCK: usize = 64;
+/// Floats of room for starting the arena on a 64-byte boundary.
+const ALIGN_SLACK: usize = 16;
 
 impl Session {
     pub(crate) fn new(plan: Arc<Plan>) -> Self {
-        let arena = vec![0.0; plan.arena_len];
-        Session { plan, arena }
+        let l = plan.arena_len.max(1);
+        let block = (BLOCK_FLOATS / l).clamp(6, MAX_BLOCK);
+        // Room to start the arena on a cache line (see `arena`).
+        let arena = vec![0.0; block * l + ALIGN_SLACK];
+        Session { plan, arena, block }
     }
 
     /// Number of input features per event.
@@ -30,27 +43,20 @@ impl Session {
         self.plan.mu.map_or(0, |m| m.len)
     }
 
-    /// Size of the scratch arena in floats.
+    /// Size of the scratch arena of one event, in floats.
     pub fn arena_len(&self) -> usize {
-        self.arena.len()
+        self.plan.arena_len
+    }
+
+    /// Events scored together by [`score_batch`](Self::score_batch) (each gemv runs as one GEMM
+    /// over the block).
+    pub fn block(&self) -> usize {
+        self.block
     }
 
     #[inline]
     fn check(&self, event: &[f32], index: usize) -> Result<(), ScoreError> {
-        let f = self.plan.num_features;
-        if event.len() != f {
-            return Err(ScoreError::WrongLength {
-                expected: f,
-                got: event.len(),
-            });
-        }
-        match first_non_finite(event) {
-            Some(feature) => Err(ScoreError::NonFinite {
-                event: index,
-                feature,
-            }),
-            None => Ok(()),
-        }
+        check_event(self.plan.num_features, event, index)
     }
 
     /// Runs the plan on a checked event; returns the score.
@@ -58,11 +64,33 @@ impl Session {
     fn run(&mut self, event: &[f32]) -> f32 {
         let plan = &*self.plan;
         let input = plan.input;
-        if let Some(dst) = self.arena.get_mut(input.off..input.off + input.len) {
+        let arena = aligned_arena(&mut self.arena);
+        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
             dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
         }
-        plan.run(&mut self.arena);
-        self.arena.get(plan.score).copied().unwrap_or(f32::NAN)
+        plan.run(arena);
+        arena.get(plan.score).copied().unwrap_or(f32::NAN)
+    }
+
+    /// Runs only the gemv steps on a copy of `event` (for `bench`'s overhead ratio).
+    pub(crate) fn run_matrix_only(&mut self, event: &[f32]) -> f32 {
+        let plan = &*self.plan;
+        let input = plan.input;
+        let arena = aligned_arena(&mut self.arena);
+        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
+            dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
+        }
+        plan.run_matrix_only(arena);
+        arena.get(plan.score).copied().unwrap_or(f32::NAN)
+    }
+
+    /// FLOPs of the plan's matrix products per event, and this CPU's FMA peak in flop/s with
+    /// the plan's kernel (measured for about `seconds`).
+    pub(crate) fn flops_and_peak(&self, seconds: f64) -> (f64, f64) {
+        (
+            self.plan.matrix_flops(),
+            self.plan.kernel.fma_peak_flops(seconds),
+        )
     }
 
     /// Scores one event of [`num_features`](Self::num_features) raw features.
@@ -74,6 +102,9 @@ impl Session {
 
     /// Scores `out.len()` events stored row-major in `events`. Events with a non-finite value
     /// get `NaN` and the first of them is reported after every other event has been scored.
+    ///
+    /// Events go through the plan in blocks of [`block`](Self::block), each gemv as one GEMM;
+    /// every event's score has the same bits as [`score`](Self::score) gives it.
     pub fn score_batch(&mut self, events: &[f32], out: &mut [f32]) -> Result<(), ScoreError> {
         let f = self.plan.num_features;
         let expected = out.len().saturating_mul(f);
@@ -83,14 +114,38 @@ impl Session {
                 got: events.len(),
             });
         }
+        let plan = &*self.plan;
+        let (l, input) = (plan.arena_len, plan.input);
         let mut first = None;
-        for (i, (event, o)) in events.chunks_exact(f).zip(out.iter_mut()).enumerate() {
-            match self.check(event, i) {
-                Ok(()) => *o = self.run(event),
-                Err(e) => {
-                    *o = f32::NAN;
-                    first.get_or_insert(e);
+        let blocks = events
+            .chunks(self.block * f)
+            .zip(out.chunks_mut(self.block));
+        for (bi, (block, out)) in blocks.enumerate() {
+            let mut refused = 0u64;
+            let block_len = self.block;
+            let arenas = aligned_arena(&mut self.arena);
+            let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
+            for (e, (event, arena)) in rows.enumerate() {
+                let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
+                    continue;
+                };
+                match check_event(f, event, bi * block_len + e) {
+                    Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
+                    Err(err) => {
+                        // Scored as zeros, then replaced by NaN.
+                        dst.fill(0.0);
+                        refused |= 1 << e;
+                        first.get_or_insert(err);
+                    }
                 }
+            }
+            plan.run_batch(arenas, out.len());
+            let scores = arenas.chunks_exact(l).map(|a| a.get(plan.score));
+            for (e, (o, s)) in out.iter_mut().zip(scores).enumerate() {
+                *o = match s {
+                    Some(s) if refused & (1 << e) == 0 => *s,
+                    _ => f32::NAN,
+                };
             }
         }
         first.map_or(Ok(()), Err)
@@ -113,9 +168,42 @@ impl Session {
             });
         }
         let s = self.score(event)?;
-        if let Some(src) = self.arena.get(mu.off..mu.off + mu.len) {
+        if let Some(src) = aligned_arena(&mut self.arena).get(mu.off..mu.off + mu.len) {
             mu_out.iter_mut().zip(src).for_each(|(d, s)| *d = *s);
         }
         Ok(s)
     }
+}
+
+/// The event's length and finiteness (`index` is its position in a batch).
+#[inline]
+fn check_event(f: usize, event: &[f32], index: usize) -> Result<(), ScoreError> {
+    if event.len() != f {
+        return Err(ScoreError::WrongLength {
+            expected: f,
+            got: event.len(),
+        });
+    }
+    match first_non_finite(event) {
+        Some(feature) => Err(ScoreError::NonFinite {
+            event: index,
+            feature,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The block's arenas in `v`, starting on a 64-byte boundary: every buffer of the plan then
+/// starts on a cache line (offsets and the arena length are multiples of 16 floats), so vector
+/// loads and stores never straddle two lines. Computed on each call: a cloned session has its
+/// own buffer.
+#[inline]
+fn aligned_arena(v: &mut [f32]) -> &mut [f32] {
+    let n = v.len().saturating_sub(ALIGN_SLACK);
+    let off = v.as_ptr().align_offset(64).min(ALIGN_SLACK);
+    let off = if off + n <= v.len() { off } else { 0 };
+    // `off + n <= v.len()`: neither split can fail.
+    let (_, rest) = v.split_at_mut(off);
+    let (arena, _) = rest.split_at_mut(n);
+    arena
 }

@@ -114,3 +114,77 @@ fn bench(model: &Model, events: &[f32]) {
         }
     }
 }
+
+/// Writes the speed-table models (`axol1tl_v1`, `axol1tl_imported`, `axol1tl_bare`,
+/// `default_like`) as ONNX files into `$BEAD_BENCH_DIR` (default: a `bead-bench-models` folder
+/// in the temporary directory), for `bead bench` and `benches/onnxruntime_batch.py`.
+#[test]
+#[ignore = "writes files for the README speed table; run with --ignored --nocapture"]
+fn write_bench_models() {
+    let dir = std::env::var_os("BEAD_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("bead-bench-models"));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in [
+        ("axol1tl_v1", axol1tl(1)),
+        ("axol1tl_imported", axol1tl_imported(1)),
+        ("axol1tl_bare", axol1tl_bare(1)),
+        ("default_like", default_like(1)),
+    ] {
+        let path = dir.join(format!("{name}.onnx"));
+        std::fs::write(&path, &bytes).unwrap();
+        // The file loads and scores like the bytes it was written from.
+        let a = Model::load(&path).unwrap();
+        let b = Model::from_bytes(&bytes, name).unwrap();
+        let ev = vec![1.0f32; a.num_features()];
+        assert_eq!(
+            a.session().score(&ev).unwrap().to_bits(),
+            b.session().score(&ev).unwrap().to_bits()
+        );
+        println!("{}", path.display());
+    }
+}
+
+/// The imported AXOL1TL-style graph against the same MLP bare, and bead's own AXOL1TL-v1
+/// export, measured in alternation (five rounds; medians), so that the load of a shared machine
+/// hits both sides of each ratio alike.
+#[test]
+#[ignore = "timing; run with --release --ignored --nocapture"]
+fn bench_imported_vs_bare() {
+    let events = events(&mut Rng::new(7), 1024, 57);
+    let models = [
+        Model::from_bytes(&axol1tl_imported(1), "imported").unwrap(),
+        Model::from_bytes(&axol1tl_bare(1), "bare").unwrap(),
+        Model::from_bytes(&axol1tl(1), "axol1tl_v1").unwrap(),
+    ];
+    let opts = BenchOptions {
+        repetitions: 400_000,
+        batch_size: 1024,
+        reference: false,
+    };
+    let mut rounds: Vec<[(f64, f64, f64); 3]> = Vec::new();
+    for _ in 0..5 {
+        rounds.push(std::array::from_fn(|i| {
+            let r = bench_model(&models[i], &events, &opts, &|| 0).unwrap();
+            (r.single.p50_ns, r.batch.p50_ns, r.peak_fraction())
+        }));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for (i, m) in models.iter().enumerate() {
+        println!(
+            "{:>10} [{}]: single p50 {:.1} ns, batch-1024 {:.1} ns/event, {:.1}% of FMA peak",
+            m.name(),
+            m.kernel_name(),
+            median(rounds.iter().map(|r| r[i].0).collect()),
+            median(rounds.iter().map(|r| r[i].1).collect()),
+            100.0 * median(rounds.iter().map(|r| r[i].2).collect()),
+        );
+    }
+    println!(
+        "imported / bare at p50: {:.2}x",
+        median(rounds.iter().map(|r| r[0].0 / r[1].0).collect())
+    );
+}

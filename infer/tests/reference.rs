@@ -111,3 +111,11 @@ fn default_like_matches_tract() {
     let ev = default_like_events(&mut rng, 300);
     check("default_like", &default_like(6), &ev, true);
 }
+
+#[test]
+fn imported_axol1tl_style_graph_matches_tract() {
+    // Scaled inputs reach beyond the saturation bounds (±6), so both Max and Min act.
+    let ev = events(&mut Rng::new(8), 300, 57);
+    check("axol1tl_imported", &axol1tl_imported(3), &ev, true);
+    check("axol1tl_bare", &axol1tl_bare(3), &ev, true);
+}

@@ -302,3 +302,84 @@ pub fn float16(seed: u64) -> Vec<u8> {
     g.output(onnx::MU, &mu, &[h as i64]);
     finish(g, f)
 }
+
+// ---------------------------------------------------------------------------------------------
+// A foreign (non-bead) float MLP, as the CMS AXOL1TL encoder is exported, and the same MLP bare
+
+/// The AXOL1TL-v1 encoder as another tool exports it, on 57 inputs: scaling `(x − offset) ·
+/// scale` (Sub, Mul), saturation to `[−lim, lim]` as `Clip` lowers (Max, then Min), then Gemm
+/// (transB 0) + Relu 57 → 32, Gemm (transB 1) + Relu 32 → 16, Gemm 16 → 13 (μ), score
+/// `ReduceSum(μ · μ)` with the axes as an input. With `bare`, the same weights without the
+/// scaling and saturation ([`axol1tl_bare`]).
+fn axol1tl_foreign(name: &str, seed: u64, bare: bool) -> Vec<u8> {
+    let mut rng = Rng::new(seed);
+    let f = 57usize;
+    let mut g = GraphBuilder::new(name, f);
+    let offset = rng.uniform_vec(f, 5.0);
+    let scale: Vec<f32> = rng
+        .uniform_vec(f, 1.0)
+        .iter()
+        .map(|v| 0.2 + v.abs())
+        .collect();
+    let mut h = onnx::EVENTS.to_owned();
+    if !bare {
+        let offset = g.constant("offset", &[f as i64], &offset);
+        let scale = g.constant("scale", &[1, f as i64], &scale);
+        let lo = g.constant("lo", &[], &[-6.0]);
+        let hi = g.constant("hi", &[], &[6.0]);
+        let c = g.op_named("Sub", "offset", &[&h, &offset], vec![]);
+        let s = g.op_named("Mul", "scale", &[&c, &scale], vec![]);
+        let s = g.op_named("Max", "clip_lo", &[&s, &lo], vec![]);
+        h = g.op_named("Min", "clip_hi", &[&s, &hi], vec![]);
+    }
+    let mut k = f;
+    for (i, (m, trans, relu)) in [(32usize, false, true), (16, true, true), (13, false, false)]
+        .into_iter()
+        .enumerate()
+    {
+        let w = rng.uniform_vec(k * m, (2.0 / k as f32).sqrt());
+        let dims = if trans {
+            [m as i64, k as i64]
+        } else {
+            [k as i64, m as i64]
+        };
+        let w = g.constant(&format!("dense{i}_w"), &dims, &w);
+        let b = g.constant(
+            &format!("dense{i}_b"),
+            &[m as i64],
+            &rng.uniform_vec(m, 0.1),
+        );
+        h = g.op_named(
+            "Gemm",
+            &format!("dense{i}"),
+            &[&h, &w, &b],
+            vec![attr_int("transB", i64::from(trans))],
+        );
+        if relu {
+            h = g.op_named("Relu", &format!("relu{i}"), &[&h], vec![]);
+        }
+        k = m;
+    }
+    let axes = g.constant_i64("axes", &[1], &[1]);
+    let sq = g.op_named("Mul", "mu_sq", &[&h, &h], vec![]);
+    let score = g.op_named(
+        "ReduceSum",
+        "score_sum",
+        &[&sq, &axes],
+        vec![attr_int("keepdims", 0)],
+    );
+    g.output(onnx::SCORE, &score, &[]);
+    g.output(onnx::MU, &h, &[13]);
+    finish(g, f)
+}
+
+/// [`axol1tl_foreign`]: the imported AXOL1TL-style graph with scaling and saturation.
+pub fn axol1tl_imported(seed: u64) -> Vec<u8> {
+    axol1tl_foreign("axol1tl_imported", seed, false)
+}
+
+/// The same MLP as [`axol1tl_imported`] (same seed, same weights) without the elementwise
+/// steps: the speed yardstick of the imported graph.
+pub fn axol1tl_bare(seed: u64) -> Vec<u8> {
+    axol1tl_foreign("axol1tl_bare", seed, true)
+}

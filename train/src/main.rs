@@ -217,6 +217,10 @@ enum Command {
         /// Skip the tract comparison.
         #[arg(long)]
         no_reference: bool,
+        /// Also time ONNX Runtime (one thread, batch 1024) on the file, through python3 and
+        /// the `onnxruntime` package (benches/onnxruntime_batch.py), and print the ratio.
+        #[arg(long)]
+        onnxruntime: bool,
         /// Print one JSON object.
         #[arg(long)]
         json: bool,
@@ -548,6 +552,7 @@ fn run(cli: Cli) -> Result<()> {
             events,
             repetitions,
             no_reference,
+            onnxruntime,
             json,
         } => {
             let report = bead_train::bench(
@@ -555,6 +560,7 @@ fn run(cli: Cli) -> Result<()> {
                 events.as_deref(),
                 repetitions,
                 !no_reference,
+                onnxruntime,
                 &|| alloc_counter::count(),
             );
             match (report, json) {

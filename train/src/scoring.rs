@@ -259,15 +259,18 @@ pub struct BenchOutput {
     pub json: String,
 }
 
-/// `bead bench`: time the runtime on this machine.
+/// `bead bench`: time the runtime on this machine (against tract with `reference`, against
+/// ONNX Runtime through python3 with `onnxruntime`).
 pub fn bench(
     model_path: &Path,
     events: Option<&str>,
     repetitions: usize,
     reference: bool,
+    onnxruntime: bool,
     allocations: &dyn Fn() -> u64,
 ) -> Result<BenchOutput> {
     let model = load_model(model_path)?;
+    let bytes = std::fs::read(model_path).map_err(|e| Error::io(model_path, e))?;
     let f = model.num_features();
     let events: Vec<f32> = match events {
         Some(p) => load_for_model(&model, &[p.to_string()], &RootSpec::default())?.features,
@@ -285,7 +288,18 @@ pub fn bench(
         reference,
         ..BenchOptions::default()
     };
-    let r = bead_infer::bench_model(&model, &events, &opts, allocations)?;
+    let mut r = bead_infer::bench_model(&model, &events, &opts, allocations)?;
+    r.load_ms = Some(bead_infer::measure_load(
+        &bytes,
+        &model_path.display().to_string(),
+        9,
+    )?);
+    let ort = onnxruntime.then(|| {
+        bead_infer::onnxruntime_batch(&model_path.display().to_string(), r.batch_size, 2.0)
+    });
+    if let Some(Ok(ns)) = &ort {
+        r.onnxruntime_batch_ns = Some(*ns);
+    }
     let mut text = format!(
         "model {} ({} features, score {}), kernel {}\n{:<28} {:>10} {:>10} {:>14} {:>12}\n",
         model_path.display(),
@@ -315,6 +329,7 @@ pub fn bench(
     if let Some(s) = r.speedup_single() {
         text.push_str(&format!("speed-up over tract at batch 1: {s:.1}x\n"));
     }
+    text.push_str(&bench_ratios(&r, ort.as_ref()));
     let lat = |l: &bead_infer::Latency| {
         json!({"p50_ns": l.p50_ns, "p99_ns": l.p99_ns, "events_per_s": l.events_per_s,
                "allocations_per_call": l.allocations_per_event})
@@ -332,7 +347,44 @@ pub fn bench(
         "tract_single": r.reference_single.as_ref().map(lat),
         "tract_batch": r.reference_batch.as_ref().map(lat),
         "speedup_vs_tract_single": r.speedup_single(),
+        "matrix_only_p50_ns": r.matrix_only.p50_ns,
+        "overhead_vs_matrix": r.overhead_vs_matrix(),
+        "flops_per_event": r.flops_per_event,
+        "fma_peak_gflops": r.fma_peak_flops * 1e-9,
+        "batch_peak_fraction": r.peak_fraction(),
+        "load_ms": r.load_ms,
+        "onnxruntime_batch_ns": r.onnxruntime_batch_ns,
+        "speedup_vs_onnxruntime_batch": r.speedup_vs_onnxruntime_batch(),
+        "onnxruntime_error": ort.and_then(|o| o.err()),
     })
     .to_string();
     Ok(BenchOutput { text, json })
+}
+
+/// The ratio lines of `bead bench`: overhead over the bare matrix products, FMA-peak fraction
+/// of the batch path, load time, ONNX Runtime.
+fn bench_ratios(r: &bead_infer::BenchReport, ort: Option<&Result<f64, String>>) -> String {
+    let mut t = format!(
+        "single event / gemv steps alone (p50): {:.2}x ({:.1} ns of matrix products)\n\
+         batch {}: {:.0} matrix flops/event, {:.1}% of this core's FMA peak ({:.0} GFLOP/s)\n",
+        r.overhead_vs_matrix(),
+        r.matrix_only.p50_ns,
+        r.batch_size,
+        r.flops_per_event,
+        100.0 * r.peak_fraction(),
+        r.fma_peak_flops * 1e-9,
+    );
+    if let Some(ms) = r.load_ms {
+        t.push_str(&format!("model load: {ms:.2} ms\n"));
+    }
+    match ort {
+        Some(Ok(ns)) => t.push_str(&format!(
+            "onnxruntime 1 thread, batch {}: {ns:.1} ns/event; bead is {:.2}x faster\n",
+            r.batch_size,
+            r.speedup_vs_onnxruntime_batch().unwrap_or(f64::NAN)
+        )),
+        Some(Err(e)) => t.push_str(&format!("onnxruntime: {e}\n")),
+        None => {}
+    }
+    t
 }

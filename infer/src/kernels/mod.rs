@@ -1,18 +1,66 @@
-//! Numeric kernels: the prepacked gemv (portable, AVX2+FMA, AVX-512F), elementwise ops (with
-//! vectorised transcendental functions from [`math`], compiled for each variant) and
-//! reductions. All `unsafe` code of the crate lives here, in [`x86`].
+//! Numeric kernels: the prepacked gemv and its batch form, a GEMM over a block of events
+//! (portable, AVX2+FMA, AVX-512F), fused elementwise chains ([`elementwise`]), elementwise ops
+//! (with vectorised transcendental functions from [`math`], compiled for each variant) and
+//! reductions. All `unsafe` code of the crate lives here, in `x86`, `x86_ew`, `x86_gemm` and
+//! `x86_math512`.
 //!
 //! The gemv computes `y = x·W + b` (optionally followed by ReLU) with `W` prepacked row-major as
 //! `[k, np]`, `np` being the output width rounded up to [`LANES`] with zero columns, so that the
 //! SIMD variants store whole vectors and never need a tail.
+//!
+//! NaN semantics follow ONNX Runtime: `Relu`, `Max` and `Min` (and so `Clip`) return NaN for a
+//! NaN input, in every variant.
 
+pub(crate) mod elementwise;
 pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_ew;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_gemm;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_math512;
+
+#[cfg(test)]
+mod tests_fused;
+
+pub(crate) use elementwise::MapOp;
 
 /// Output widths of the gemv are padded to a multiple of this.
 pub(crate) const LANES: usize = 16;
+
+/// Floats of slack a prepacked weight matrix may carry so that its first float can sit on a
+/// cache line ([`aligned`], [`align_weights`]): 64-byte vector loads that straddle two lines
+/// cost two loads.
+pub(crate) const SLACK: usize = LANES;
+
+/// `v` with [`SLACK`] zeros of room, its `len` floats moved to start on a 64-byte boundary
+/// (read back with [`aligned`]).
+pub(crate) fn align_weights(v: &[f32]) -> Vec<f32> {
+    let mut out = vec![0.0; v.len() + SLACK];
+    let off = out.as_ptr().align_offset(64).min(SLACK);
+    if let Some(d) = out.get_mut(off..off + v.len()) {
+        d.copy_from_slice(v);
+    }
+    out
+}
+
+/// The `len` floats of `w`: `w` itself, or when it carries [`SLACK`] the part that starts on a
+/// 64-byte boundary (where [`align_weights`] put it: the buffer has not moved since).
+#[inline]
+pub(crate) fn aligned(w: &[f32], len: usize) -> &[f32] {
+    if w.len() == len + SLACK {
+        let off = w.as_ptr().align_offset(64).min(SLACK);
+        w.get(off..off + len).unwrap_or(w)
+    } else {
+        w
+    }
+}
 
 /// `n` rounded up to a multiple of [`LANES`].
 pub(crate) fn padded(n: usize) -> usize {
@@ -105,6 +153,186 @@ impl Kernel {
         true
     }
 
+    /// `y_e = x_e·W + b` (then ReLU) for `n` events of one arena: event `e`'s input is
+    /// `arena[e·stride + src ..][..k]` and its output `arena[e·stride + dst ..][..np]`, with
+    /// `k = w.len() / np` and `np = b.len()`. Each event's result has the same bits as
+    /// [`gemv`](Self::gemv) on that event with the same variant. Returns `false` (and writes
+    /// nothing) when the shapes do not fit: `np` not a positive multiple of [`LANES`], input and
+    /// output overlapping, a row longer than `stride`, or the arena too short.
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    pub(crate) fn gemm(
+        self,
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        src: usize,
+        dst: usize,
+        w: &[f32],
+        b: &[f32],
+        relu: bool,
+    ) -> bool {
+        let np = b.len();
+        if np == 0 || !np.is_multiple_of(LANES) || !w.len().is_multiple_of(np) {
+            return false;
+        }
+        let k = w.len() / np;
+        let (Some(src_end), Some(dst_end)) = (src.checked_add(k), dst.checked_add(np)) else {
+            return false;
+        };
+        let disjoint = src_end <= dst || dst_end <= src;
+        let needed = n
+            .checked_sub(1)
+            .and_then(|last| last.checked_mul(stride))
+            .and_then(|o| o.checked_add(src_end.max(dst_end)));
+        let fits = needed.is_some_and(|end| end <= arena.len());
+        if n == 0 || !disjoint || src_end.max(dst_end) > stride || !fits || k == 0 {
+            return false;
+        }
+        match self.0 {
+            Isa::Scalar => {
+                for row in arena.chunks_mut(stride).take(n) {
+                    if let Some((x, y)) = split_io(row, src, k, dst, np) {
+                        gemv_portable(x, w, b, y, relu);
+                    }
+                }
+            }
+            // Safety: the checks above give, for every event `e < n`, the input row
+            // `e·stride + src .. + k` and the output row `e·stride + dst .. + np` inside the
+            // arena, disjoint from each other and (rows being at most `stride` long) from every
+            // other event's; both pointers come from the one `&mut` borrow of `arena`.
+            // `Kernel(Isa::Avx2Fma)` is only built after detecting avx2 and fma.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe {
+                let p = arena.as_mut_ptr();
+                x86_gemm::gemm_avx2(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+            },
+            // Safety: as above, with avx512f detected.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe {
+                let p = arena.as_mut_ptr();
+                x86_gemm::gemm_avx512(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+            },
+        }
+        true
+    }
+
+    /// `dst[i] = ops(src[i])`: a fused elementwise chain in one pass. Returns `false` (and
+    /// writes nothing) unless `src` and `dst` have the same length and every op
+    /// [fits](MapOp::fits) it.
+    #[allow(unsafe_code)]
+    pub(crate) fn map(self, ops: &[MapOp], src: &[f32], dst: &mut [f32]) -> bool {
+        let n = dst.len();
+        if src.len() != n || !ops.iter().all(|o| o.fits(n)) {
+            return false;
+        }
+        match self.0 {
+            Isa::Scalar => elementwise::map_portable(ops, src, dst),
+            // Safety: lengths checked just above; avx2 and fma detected (see `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { x86_ew::map_avx2(ops, src, dst) },
+            // Safety: as above, with avx512f detected.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86_ew::map_avx512(ops, src, dst) },
+        }
+        true
+    }
+
+    /// [`map`](Self::map) on `n` rows of one arena: row `e` reads `arena[e·stride + src ..]`
+    /// and writes `arena[e·stride + dst ..]`, `len` floats each. The AVX-512 variant runs each
+    /// operation over every row before the next (its constants loaded once per block of rows),
+    /// which gives the same bits as row by row. Returns `false` (and writes nothing) when the
+    /// views overlap, leave a row or the arena, or an op does not [fit](MapOp::fits) `len`.
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    pub(crate) fn map_rows(
+        self,
+        ops: &[MapOp],
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        src: usize,
+        dst: usize,
+        len: usize,
+    ) -> bool {
+        let (Some(src_end), Some(dst_end)) = (src.checked_add(len), dst.checked_add(len)) else {
+            return false;
+        };
+        let needed = n
+            .checked_sub(1)
+            .and_then(|last| last.checked_mul(stride))
+            .and_then(|o| o.checked_add(src_end.max(dst_end)));
+        let ok = needed.is_some_and(|end| end <= arena.len())
+            && (src_end <= dst || dst_end <= src)
+            && src_end.max(dst_end) <= stride
+            && ops.iter().all(|o| o.fits(len));
+        if !ok {
+            return false;
+        }
+        match self.0 {
+            // Safety: the checks above put every row's input and output inside the arena,
+            // disjoint from each other and from other rows' (rows are `stride` apart and no
+            // view reaches past `stride`); both pointers come from the one `&mut` borrow;
+            // avx512f was detected (see `available`).
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe {
+                let p = arena.as_mut_ptr();
+                x86_ew::map_rows_avx512(ops, p.add(src), p.add(dst), stride, n, len);
+            },
+            _ => {
+                for row in arena.chunks_mut(stride).take(n) {
+                    if let Some((x, y)) = split_io(row, src, len, dst, len) {
+                        self.map(ops, x, y);
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// The FMA throughput of one core with this variant's vectors, in flop/s (one FMA is two
+    /// flops), measured by running independent FMA chains for about `seconds`.
+    #[allow(unsafe_code)]
+    pub(crate) fn fma_peak_flops(self, seconds: f64) -> f64 {
+        let run = |iters: u64| -> (f64, f64) {
+            let t = std::time::Instant::now();
+            let (v, flops_per_iter) = match self.0 {
+                Isa::Scalar => {
+                    // Eight independent scalar chains: what the portable build can count on.
+                    let mut acc = [1.0f32; 8];
+                    for _ in 0..iters {
+                        for a in acc.iter_mut() {
+                            *a = std::hint::black_box(*a) * 0.999_999 + 1e-7;
+                        }
+                    }
+                    (acc.iter().sum::<f32>(), 16.0)
+                }
+                // Safety: avx2 and fma detected (see `available`); no other requirement.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2Fma => (unsafe { x86_gemm::fma_peak_avx2(iters) }, 12.0 * 8.0 * 2.0),
+                // Safety: avx512f detected (see `available`); no other requirement.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => (
+                    unsafe { x86_gemm::fma_peak_avx512(iters) },
+                    16.0 * 16.0 * 2.0,
+                ),
+            };
+            std::hint::black_box(v);
+            (iters as f64 * flops_per_iter, t.elapsed().as_secs_f64())
+        };
+        // Calibrate the count, then keep the best of a few runs (the machine may be shared).
+        let mut iters = 1u64 << 16;
+        while run(iters).1 < seconds / 20.0 && iters < 1 << 40 {
+            iters *= 4;
+        }
+        let mut best: f64 = 0.0;
+        for _ in 0..5 {
+            let (flops, s) = run(iters);
+            if s > 0.0 {
+                best = best.max(flops / s);
+            }
+        }
+        best
+    }
+
     /// `dst[i] = op(src[i])` over the common length, with this variant's instruction set.
     #[allow(unsafe_code)]
     pub(crate) fn unary(self, op: UnaryOp, src: &[f32], dst: &mut [f32]) {
@@ -118,6 +346,26 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe { x86::unary_avx512(op, src, dst) },
         }
+    }
+}
+
+/// The input (`row[src..][..k]`) and output (`row[dst..][..np]`) of one event's row; `None`
+/// when they overlap or leave the row.
+fn split_io(
+    row: &mut [f32],
+    src: usize,
+    k: usize,
+    dst: usize,
+    np: usize,
+) -> Option<(&[f32], &mut [f32])> {
+    if src + k <= dst {
+        let (lo, hi) = row.split_at_mut_checked(dst)?;
+        Some((lo.get(src..src + k)?, hi.get_mut(..np)?))
+    } else if dst + np <= src {
+        let (lo, hi) = row.split_at_mut_checked(src)?;
+        Some((hi.get(..k)?, lo.get_mut(dst..dst + np)?))
+    } else {
+        None
     }
 }
 
@@ -136,8 +384,14 @@ fn gemv_portable(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], relu: bool) {
 
 fn relu_in_place(y: &mut [f32]) {
     for v in y {
-        *v = v.max(0.0);
+        *v = relu(*v);
     }
+}
+
+/// `max(v, 0)` that keeps NaN (what `maxps(0, v)` computes): `0 > v ? 0 : v`.
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    if 0.0 > v { 0.0 } else { v }
 }
 
 /// Elementwise operators with one input.
@@ -167,7 +421,7 @@ impl UnaryOp {
             UnaryOp::Cos => math::cos(v),
             UnaryOp::Tanh => math::tanh(v),
             UnaryOp::Sigmoid => math::sigmoid(v),
-            UnaryOp::Relu => v.max(0.0),
+            UnaryOp::Relu => relu(v),
         }
     }
 }
@@ -186,14 +440,29 @@ pub(crate) enum BinOp {
 }
 
 impl BinOp {
+    /// `a ∘ b`. `Min` and `Max` return NaN when either input is NaN (as ONNX Runtime), and
+    /// `a` when the two compare equal (`+0` against `-0`): `max(a, b) = b > a || b is NaN ? b
+    /// : a`, which is what the SIMD variants compute with `maxps(b, a)` and a NaN blend.
     pub(crate) fn apply(self, a: f32, b: f32) -> f32 {
         match self {
             BinOp::Add => a + b,
             BinOp::Sub => a - b,
             BinOp::Mul => a * b,
             BinOp::Div => a / b,
-            BinOp::Min => a.min(b),
-            BinOp::Max => a.max(b),
+            BinOp::Min => {
+                if b < a || b.is_nan() {
+                    b
+                } else {
+                    a
+                }
+            }
+            BinOp::Max => {
+                if b > a || b.is_nan() {
+                    b
+                } else {
+                    a
+                }
+            }
             BinOp::Greater => f32::from(u8::from(a > b)),
             BinOp::Less => f32::from(u8::from(a < b)),
         }
@@ -223,7 +492,7 @@ fn unary_blocks<const W: usize>(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
     match op {
         UnaryOp::Neg => it.for_each(|(d, s)| *d = -s),
         UnaryOp::Abs => it.for_each(|(d, s)| *d = s.abs()),
-        UnaryOp::Relu => it.for_each(|(d, s)| *d = s.max(0.0)),
+        UnaryOp::Relu => it.for_each(|(d, s)| *d = relu(*s)),
         UnaryOp::Sqrt => it.for_each(|(d, s)| *d = s.sqrt()),
         UnaryOp::Log => math::map::<W>(src, dst, math::ln),
         UnaryOp::Exp => math::map::<W>(src, dst, math::exp),
@@ -251,12 +520,35 @@ pub(crate) fn reduce(op: ReduceOp, src: &[f32], inner: usize, dst: &mut [f32]) {
     }
     for (d, row) in dst.iter_mut().zip(src.chunks_exact(inner)) {
         *d = match op {
-            ReduceOp::Sum => row.iter().sum(),
-            ReduceOp::SumSquares => row.iter().map(|v| v * v).sum(),
-            ReduceOp::Min => row.iter().copied().fold(f32::INFINITY, f32::min),
-            ReduceOp::Max => row.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            ReduceOp::Sum => sum4(row, |v| v),
+            ReduceOp::SumSquares => sum4(row, |v| v * v),
+            ReduceOp::Min => row
+                .iter()
+                .fold(f32::INFINITY, |a, v| BinOp::Min.apply(a, *v)),
+            ReduceOp::Max => row
+                .iter()
+                .fold(f32::NEG_INFINITY, |a, v| BinOp::Max.apply(a, *v)),
         };
     }
+}
+
+/// `Σ f(row[i])` in a fixed order: four partial sums (element `i` into sum `i mod 4`), then
+/// `(s0 + s1) + (s2 + s3)`. Four independent chains instead of one cut the latency of a
+/// reduction over a short row (the Σμ² of a trigger model) by about four.
+#[inline]
+fn sum4(row: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut s = [0.0f32; 4];
+    let mut it = row.chunks_exact(4);
+    for c in &mut it {
+        for (a, v) in s.iter_mut().zip(c) {
+            *a += f(*v);
+        }
+    }
+    for (a, v) in s.iter_mut().zip(it.remainder()) {
+        *a += f(*v);
+    }
+    let [s0, s1, s2, s3] = s;
+    (s0 + s1) + (s2 + s3)
 }
 
 /// `dst[i] = src[idx[i]]` (gather, broadcast). Out-of-range indices, which the plan never

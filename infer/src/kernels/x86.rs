@@ -3,6 +3,8 @@
 //! narrow layers of trigger models, and process two output vectors per pass to share the
 //! broadcast of `x[i]`.
 //!
+//! ReLU is `maxps(0, s)`, which is `0 > s ? 0 : s`: NaN stays NaN, as in ONNX Runtime.
+//!
 //! The elementwise wrappers compile the portable kernels (`super::unary_blocks`, which inlines
 //! `super::math`) with AVX2 or AVX-512 enabled, so that LLVM vectorises them with those
 //! instruction sets; their results are bit-identical to the portable build.
@@ -33,8 +35,8 @@ pub(super) unsafe fn unary_avx512(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
         UnaryOp::Cos => Fn4::Cos,
         _ => return super::unary_blocks::<16>(op, src, dst),
     };
-    // SAFETY: map4_avx2 needs avx2 and fma, which this function's own requirement includes.
-    unsafe { map4_avx2(f, src, dst) }
+    // SAFETY: map8_avx512 needs avx512f, avx2 and fma, this function's own requirement.
+    unsafe { super::x86_math512::map8_avx512(f, src, dst) }
 }
 
 /// Safety: the CPU supports avx512f; `b.len()` is a multiple of 16,
@@ -89,8 +91,8 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
             let mut s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
             let mut s1 = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, d1));
             if relu {
-                s0 = _mm512_max_ps(s0, zero);
-                s1 = _mm512_max_ps(s1, zero);
+                s0 = _mm512_max_ps(zero, s0);
+                s1 = _mm512_max_ps(zero, s1);
             }
             _mm512_storeu_ps(yp.add(j), s0);
             _mm512_storeu_ps(yp.add(j + V), s1);
@@ -121,7 +123,7 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
             }
             let mut s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
             if relu {
-                s0 = _mm512_max_ps(s0, zero);
+                s0 = _mm512_max_ps(zero, s0);
             }
             _mm512_storeu_ps(yp.add(j), s0);
         }
@@ -180,8 +182,8 @@ pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], r
             let mut s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
             let mut s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
             if relu {
-                s0 = _mm256_max_ps(s0, zero);
-                s1 = _mm256_max_ps(s1, zero);
+                s0 = _mm256_max_ps(zero, s0);
+                s1 = _mm256_max_ps(zero, s1);
             }
             _mm256_storeu_ps(yp.add(j), s0);
             _mm256_storeu_ps(yp.add(j + V), s1);

@@ -1,5 +1,10 @@
 //! Running a plan: each step on its views of the arena.
 //!
+//! A block of events runs step by step: each gemv as one GEMM over the block (sharing weight
+//! loads across events), every other step once per event. The batch arena is one
+//! single-event arena per event, side by side, so every event sees the same layout and the
+//! same code as when it is scored alone, and gets the same bits.
+//!
 //! Nothing here allocates or panics: every view is taken with checked slicing, and a view
 //! out of range (which [`compile`](super::compile) never produces, and
 //! [`validate`](super::arena::validate) checks) makes its step do nothing.
@@ -14,6 +19,68 @@ impl Plan {
     pub(crate) fn run(&self, arena: &mut [f32]) {
         for step in &self.steps {
             step.run(arena, self.kernel);
+        }
+    }
+
+    /// Runs the gemv steps only (what the bare matrix products cost: the yardstick of
+    /// `bead bench`'s elementwise-overhead ratio; the result is meaningless).
+    pub(crate) fn run_matrix_only(&self, arena: &mut [f32]) {
+        for step in &self.steps {
+            if matches!(step, Step::Gemv { .. }) {
+                step.run(arena, self.kernel);
+            }
+        }
+    }
+
+    /// Floating-point operations of the gemvs per event: `2·k·m` each, `m` without the
+    /// padding columns (those after the last column with a nonzero weight or bias).
+    pub(crate) fn matrix_flops(&self) -> f64 {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Gemv { src, w, b, .. } if !b.is_empty() => {
+                    let np = b.len();
+                    let k = src.len;
+                    let w = kernels::aligned(w, k * np);
+                    let used = |j: usize| {
+                        b.get(j).is_some_and(|v| *v != 0.0)
+                            || w.chunks_exact(np)
+                                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
+                    };
+                    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
+                    2.0 * k as f64 * m as f64
+                }
+                _ => 0.0,
+            })
+            .sum()
+    }
+
+    /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
+    /// (`L = arena_len`), its input already in place.
+    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize) {
+        let l = self.arena_len;
+        for step in &self.steps {
+            match step {
+                Step::Gemv {
+                    src,
+                    w,
+                    b,
+                    relu,
+                    dst,
+                } => {
+                    let w = kernels::aligned(w, src.len * b.len());
+                    self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
+                }
+                Step::Map { ops, src, dst } if src.len == dst.len => {
+                    self.kernel
+                        .map_rows(ops, arena, l, n, src.off, dst.off, dst.len);
+                }
+                _ => {
+                    for a in arena.chunks_exact_mut(l).take(n) {
+                        step.run(a, self.kernel);
+                    }
+                }
+            }
         }
     }
 }
@@ -31,6 +98,7 @@ impl Step {
                 dst,
             } => {
                 if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    let w = kernels::aligned(w, x.len() * b.len());
                     kernel.gemv(x, w, b, y, *relu);
                 }
             }
@@ -52,6 +120,11 @@ impl Step {
             Step::BinDyn { op, a, b, dst } => {
                 if let Some((x, [z], y)) = io(arena, *dst, [*a, *b]) {
                     kernels::binary(*op, x, z, y);
+                }
+            }
+            Step::Map { ops, src, dst } => {
+                if let Some((x, [], y)) = io(arena, *dst, [*src]) {
+                    kernel.map(ops, x, y);
                 }
             }
             Step::Unary { op, src, dst } => {

@@ -3,11 +3,17 @@
 //! Constant folding happens earlier, during lowering: a node whose inputs are all constants
 //! becomes a constant, never a step. Here:
 //!
-//! - **standardisation folding**: `(x ∘ c) · W + b` with per-column constants `c`
-//!   (`Add`/`Sub`/`Mul`/`Div`, as the exported `(u − mean) / std`) is folded into `W` and `b`,
-//!   in f64;
-//! - **bias and ReLU fusion**: `x · W + b → Add(c) → Relu` becomes one gemv;
+//! - **affine folding into the next gemv**: `(x ∘ c) · W + b` with per-column constants `c`
+//!   (`Add`/`Sub`/`Mul`/`Div`, as the exported `(u − mean) / std`, a BatchNormalization or a
+//!   foreign model's `(x − offset) · scale`) is folded into `W` and `b`, in f64, through any
+//!   number of such steps in a row. This is exact algebra (it only changes rounding); nothing
+//!   is folded through a `Min`, `Max` or `Relu` (a `Clip`), which would not be;
+//! - **bias, scale and ReLU fusion**: `x · W + b → Add(c) / Mul(c) / Div(c) → Relu` becomes
+//!   one gemv (the column scale folded into `W` and `b`);
 //! - **sum of squares**: `Mul(x, x) → ReduceSum` becomes one reduction;
+//! - **elementwise chains**: what remains of `Add`/`Sub`/`Mul`/`Div`/`Min`/`Max` against
+//!   constants and `Neg`/`Abs`/`Relu` becomes [`Step::Map`], and consecutive maps merge into
+//!   one pass that executes every operation as written (same bits as the separate steps);
 //! - **dead-step elimination**: steps whose result reaches no output are dropped.
 //!
 //! A rewrite only applies when the intermediate it removes has exactly one reader and is not
@@ -16,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::ir::{Buf, Step};
-use crate::kernels::{BinOp, ReduceOp, UnaryOp};
+use crate::kernels::{self, BinOp, MapOp, ReduceOp, UnaryOp};
 
 /// Runs every fusion on `steps` (buffer ids, before layout); `caps` grows when a gemv's padded
 /// output takes over the buffer of the step it absorbs.
@@ -32,6 +38,76 @@ pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
         fuse_bias_relu(steps, caps, outputs, g);
     }
     fuse_sum_of_squares(steps, outputs);
+    to_maps(steps);
+    merge_maps(steps, outputs);
+    // Last: the folds above read and write `w` as a plain `[k, np]` matrix.
+    for s in steps.iter_mut() {
+        if let Step::Gemv { w, .. } = s {
+            *w = kernels::align_weights(w);
+        }
+    }
+}
+
+/// Every remaining elementwise step against constants (or cheap unary step) becomes a one-op
+/// [`Step::Map`].
+fn to_maps(steps: &mut [Step]) {
+    for s in steps.iter_mut() {
+        let map = match s {
+            Step::BinConst {
+                op,
+                src,
+                c,
+                const_left,
+                dst,
+            } if MapOp::fusable_bin(*op) && src.len == dst.len && c.len() == dst.len => Step::Map {
+                ops: vec![MapOp::bin(*op, std::mem::take(c), *const_left)],
+                src: *src,
+                dst: *dst,
+            },
+            Step::Unary { op, src, dst } if MapOp::fusable_unary(*op) && src.len == dst.len => {
+                Step::Map {
+                    ops: vec![MapOp::Unary(*op)],
+                    src: *src,
+                    dst: *dst,
+                }
+            }
+            _ => continue,
+        };
+        *s = map;
+    }
+}
+
+/// `Map(a) → Map(b)` through an intermediate read once: one map running `a` then `b`.
+#[allow(clippy::while_let_loop)]
+fn merge_maps(steps: &mut [Step], outputs: &[usize]) {
+    for first in 0..steps.len() {
+        loop {
+            let Some(Step::Map { dst, .. }) = steps.get(first) else {
+                break;
+            };
+            let mid = *dst;
+            if readers(steps, outputs).get(&mid.off) != Some(&1) || outputs.contains(&mid.off) {
+                break;
+            }
+            let Some(next) = sole_reader(steps, mid.off) else {
+                break;
+            };
+            let Some(Step::Map { ops, src, dst }) = steps.get_mut(next) else {
+                break;
+            };
+            if *src != mid || dst.len != mid.len {
+                break;
+            }
+            let (more, out) = (std::mem::take(ops), *dst);
+            if let Some(s) = steps.get_mut(next) {
+                *s = Step::Nop;
+            }
+            if let Some(Step::Map { ops, dst, .. }) = steps.get_mut(first) {
+                ops.extend(more);
+                *dst = out;
+            }
+        }
+    }
 }
 
 // Each loop below looks at the current step, then rewrites `steps` mutably: a `while let`
@@ -60,7 +136,12 @@ fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
             break;
         };
         let (op, x, const_left) = (*op, *x, *const_left);
-        if dst.len != src.len || x.len != src.len || c.len() != src.len {
+        // Non-finite constants, or a division by zero, would turn the folded weights into
+        // infinities and NaNs where the unfolded steps give finite results for most inputs.
+        let foldable = c
+            .iter()
+            .all(|v| v.is_finite() && (op != BinOp::Div || *v != 0.0));
+        if dst.len != src.len || x.len != src.len || c.len() != src.len || !foldable {
             break;
         }
         let c = c.clone();
@@ -126,9 +207,9 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
                 op: op @ (BinOp::Add | BinOp::Sub),
                 c,
                 const_left: false,
+                src: s,
                 dst: d,
-                ..
-            }) if !relu && c.len() <= np => {
+            }) if !relu && s.len == d.len && c.len() == d.len && c.len() <= np => {
                 let (sign, c, d) = (if *op == BinOp::Add { 1.0 } else { -1.0 }, c.clone(), *d);
                 if let Some(Step::Gemv { b, .. }) = steps.get_mut(g) {
                     b.iter_mut().zip(&c).for_each(|(bv, cv)| *bv += sign * cv);
@@ -139,12 +220,48 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
                 op: BinOp::Add,
                 c,
                 const_left: true,
+                src: s,
                 dst: d,
-                ..
-            }) if !relu && c.len() <= np => {
+            }) if !relu && s.len == d.len && c.len() == d.len && c.len() <= np => {
                 let (c, d) = (c.clone(), *d);
                 if let Some(Step::Gemv { b, .. }) = steps.get_mut(g) {
                     b.iter_mut().zip(&c).for_each(|(bv, cv)| *bv += cv);
+                }
+                d
+            }
+            Some(Step::BinConst {
+                op: op @ (BinOp::Mul | BinOp::Div),
+                c,
+                const_left,
+                src: s,
+                dst: d,
+            }) if !relu
+                && (*op == BinOp::Mul || !*const_left)
+                && s.len == d.len
+                && c.len() == d.len
+                && c.len() <= np
+                && c.iter()
+                    .all(|v| v.is_finite() && (*op == BinOp::Mul || *v != 0.0)) =>
+            {
+                // Scale output column j (its weights and bias) by c[j] (or 1 / c[j]), in f64.
+                let div = *op == BinOp::Div;
+                let scale: Vec<f64> = c
+                    .iter()
+                    .map(|v| {
+                        let v = f64::from(*v);
+                        if div { 1.0 / v } else { v }
+                    })
+                    .collect();
+                let d = *d;
+                if let Some(Step::Gemv { w, b, .. }) = steps.get_mut(g) {
+                    for row in w
+                        .chunks_exact_mut(np)
+                        .chain(std::iter::once(b.as_mut_slice()))
+                    {
+                        for (v, s) in row.iter_mut().zip(&scale) {
+                            *v = (f64::from(*v) * s) as f32;
+                        }
+                    }
                 }
                 d
             }
@@ -255,4 +372,71 @@ fn sole_reader(steps: &[Step], id: usize) -> Option<usize> {
     steps
         .iter()
         .position(|s| s.inputs().iter().any(|i| i.off == id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Plan, compile};
+    use super::*;
+    use crate::kernels::Kernel;
+    use crate::onnx;
+
+    fn plan(bytes: &[u8]) -> Plan {
+        let proto = onnx::decode_model(bytes).unwrap();
+        compile(proto.graph.as_ref().unwrap(), Kernel::detect()).unwrap()
+    }
+
+    fn kinds(p: &Plan) -> Vec<&'static str> {
+        p.steps
+            .iter()
+            .map(|s| match s {
+                Step::Map { .. } => "map",
+                Step::Gemv { relu: true, .. } => "gemv+relu",
+                Step::Gemv { .. } => "gemv",
+                Step::Reduce { .. } => "reduce",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn imported_graph_is_one_map_three_gemvs_and_a_reduction() {
+        let p = plan(&bead_testkit::models::axol1tl_imported(1));
+        assert_eq!(
+            kinds(&p),
+            ["map", "gemv+relu", "gemv+relu", "gemv", "reduce"]
+        );
+        let Some(Step::Map { ops, .. }) = p.steps.first() else {
+            panic!("no map")
+        };
+        let names: Vec<_> = ops
+            .iter()
+            .map(|o| match o {
+                MapOp::Bin { op, .. } => format!("{op:?}"),
+                MapOp::Unary(u) => format!("{u:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["Sub", "Mul", "Max", "Min"]);
+        // A division by zero before a Gemm is not folded (it stays an elementwise step).
+        let mut g = crate::onnx::GraphBuilder::new("div0", 3);
+        let c = g.constant("c", &[3], &[2.0, 0.0, 4.0]);
+        let w = g.constant("w", &[3, 2], &[1.0; 6]);
+        let d = g.op("Div", &[crate::onnx::EVENTS, &c], vec![]);
+        let y = g.op("MatMul", &[&d, &w], vec![]);
+        let score = g.reduce_sum(&y, 1, false);
+        g.output(crate::onnx::SCORE, &score, &[]);
+        let meta = crate::ModelMetadata::new(vec!["a".into(), "b".into(), "c".into()]);
+        let bytes = crate::onnx::encode_model(&g.into_model(&meta));
+        assert_eq!(kinds(&plan(&bytes)), ["map", "gemv", "reduce"]);
+        // The bare MLP and bead's own export (standardisation folded into the first layer).
+        for bytes in [
+            bead_testkit::models::axol1tl_bare(1),
+            bead_testkit::models::axol1tl(1),
+        ] {
+            assert_eq!(
+                kinds(&plan(&bytes)),
+                ["gemv+relu", "gemv+relu", "gemv", "reduce"]
+            );
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! rewrites steps in place and leaves [`Step::Nop`] behind; the arena layout then replaces
 //! every id by an offset.
 
-use crate::kernels::{BinOp, ReduceOp, UnaryOp};
+use crate::kernels::{BinOp, MapOp, ReduceOp, UnaryOp};
 
 /// A view of `len` floats at `off` in the arena. Before allocation `off` is a buffer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub(crate) enum Step {
         const_left: bool,
         dst: Buf,
     },
+    /// `dst = ops(src)`: a fused run of elementwise steps, one pass ([`MapOp`]).
+    Map { ops: Vec<MapOp>, src: Buf, dst: Buf },
     /// `dst = a ∘ b` element-wise, both of `dst`'s length.
     BinDyn { op: BinOp, a: Buf, b: Buf, dst: Buf },
     /// `dst[i] = src[idx[i]]` (column selection and broadcasting).
@@ -60,7 +62,9 @@ pub(crate) enum Step {
         outer: usize,
         parts: Vec<ConcatPart>,
     },
-    /// `dst = src · w + b` (then ReLU); `w` is `[src.len, dst.len]`, `dst.len` padded.
+    /// `dst = src · w + b` (then ReLU); `w` is `[src.len, dst.len]`, `dst.len` padded (after
+    /// fusion with [`SLACK`](crate::kernels::SLACK) floats of room: read it through
+    /// [`aligned`](crate::kernels::aligned)).
     Gemv {
         src: Buf,
         w: Vec<f32>,
@@ -93,6 +97,7 @@ impl Step {
         match self {
             Step::Unary { src, .. }
             | Step::BinConst { src, .. }
+            | Step::Map { src, .. }
             | Step::Gather { src, .. }
             | Step::Gemv { src, .. }
             | Step::Reduce { src, .. } => vec![*src],
@@ -120,6 +125,7 @@ impl Step {
         match self {
             Step::Unary { dst, .. }
             | Step::BinConst { dst, .. }
+            | Step::Map { dst, .. }
             | Step::BinDyn { dst, .. }
             | Step::Gather { dst, .. }
             | Step::Concat { dst, .. }
@@ -135,6 +141,7 @@ impl Step {
         match self {
             Step::Unary { src, dst, .. }
             | Step::BinConst { src, dst, .. }
+            | Step::Map { src, dst, .. }
             | Step::Gather { src, dst, .. }
             | Step::Gemv { src, dst, .. }
             | Step::Reduce { src, dst, .. } => {

@@ -1,0 +1,271 @@
+//! AVX-512F and AVX2 fused elementwise chains ([`super::elementwise`]): 16 (or 8) elements of
+//! the row are loaded once, go through every operation of the chain in registers, and are stored
+//! once. The row's tail is handled with masked loads and stores, so rows of any length take
+//! whole-vector passes.
+//!
+//! `Min`/`Max` follow [`super::BinOp::apply`]: `max(a, b) = b > a || b is NaN ? b : a`.
+//! `maxps(b, a)` computes `b > a ? b : a`, which is NaN when `a` is NaN; a blend adds the case
+//! of a NaN `b`, skipped when `b` is a constant known to hold no NaN.
+
+use std::arch::x86_64::*;
+
+use super::elementwise::MapOp;
+use super::{BinOp, UnaryOp};
+
+/// Vectors per block: every op of the chain is dispatched once per block and applied to up to
+/// four independent vectors (64 floats with AVX-512: a whole trigger-model row).
+const BLOCK: usize = 4;
+
+/// Safety: the CPU supports avx512f; `src.len() == dst.len()` and every op [`MapOp::fits`]
+/// that length.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
+    const V: usize = 16;
+    let n = src.len();
+    let sp = src.as_ptr();
+    let dp = dst.as_mut_ptr();
+    let mut i = 0;
+    while i < n {
+        let masks: [__mmask16; BLOCK] = std::array::from_fn(|q| {
+            let rem = n.saturating_sub(i + q * V);
+            if rem >= V { 0xffff } else { (1u16 << rem) - 1 }
+        });
+        // SAFETY: lanes at or beyond `n` are masked off (masked loads and stores neither read
+        // nor write them, whatever the address), the others lie in `src`, `dst` and every `c`
+        // (all of length `n`); pointer offsets stay within `n + BLOCK·V` of the start, which
+        // `wrapping_add` computes without assuming they are in bounds.
+        unsafe {
+            let mut v = [_mm512_setzero_ps(); BLOCK];
+            for (q, (x, m)) in v.iter_mut().zip(masks).enumerate() {
+                *x = _mm512_maskz_loadu_ps(m, sp.wrapping_add(i + q * V));
+            }
+            for op in ops {
+                match op {
+                    MapOp::Bin {
+                        op,
+                        c,
+                        const_left,
+                        c_nan,
+                    } => {
+                        let cp = c.as_ptr();
+                        for (q, (x, m)) in v.iter_mut().zip(masks).enumerate() {
+                            let cv = _mm512_maskz_loadu_ps(m, cp.wrapping_add(i + q * V));
+                            *x = if *const_left {
+                                bin512(*op, cv, *x, true)
+                            } else {
+                                bin512(*op, *x, cv, *c_nan)
+                            };
+                        }
+                    }
+                    MapOp::Unary(u) => {
+                        for x in v.iter_mut() {
+                            *x = unary512(*u, *x);
+                        }
+                    }
+                }
+            }
+            for (q, (x, m)) in v.iter().zip(masks).enumerate() {
+                _mm512_mask_storeu_ps(dp.wrapping_add(i + q * V), m, *x);
+            }
+        }
+        i += BLOCK * V;
+    }
+}
+
+/// [`map_avx512`] on `n` rows `stride` floats apart: for each block of 64 columns, each op
+/// runs over every row (its constants loaded once), the first from `src`, the others in place
+/// in `dst`. Every element goes through the same operations in the same order: the same bits.
+///
+/// Safety: the CPU supports avx512f; for every `e < n`, `src + e·stride .. + len` is readable
+/// and `dst + e·stride .. + len` writable, the two disjoint; every op [`MapOp::fits`] `len`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn map_rows_avx512(
+    ops: &[MapOp],
+    src: *const f32,
+    dst: *mut f32,
+    stride: usize,
+    n: usize,
+    len: usize,
+) {
+    const V: usize = 16;
+    let mut i = 0;
+    while i < len {
+        let masks: [__mmask16; BLOCK] = std::array::from_fn(|q| {
+            let rem = len.saturating_sub(i + q * V);
+            if rem >= V { 0xffff } else { (1u16 << rem) - 1 }
+        });
+        // SAFETY: lanes at or beyond `len` are masked off (masked loads and stores neither read
+        // nor write them, whatever the address); the others lie in the rows of this function's
+        // contract and in every `c` (of length `len`). `wrapping_add` computes addresses without
+        // assuming they are in bounds.
+        unsafe {
+            if ops.is_empty() {
+                for e in 0..n {
+                    let (s, d) = (
+                        src.wrapping_add(e * stride + i),
+                        dst.wrapping_add(e * stride + i),
+                    );
+                    for (q, m) in masks.iter().enumerate() {
+                        let v = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
+                        _mm512_mask_storeu_ps(d.wrapping_add(q * V), *m, v);
+                    }
+                }
+            }
+            for (oi, op) in ops.iter().enumerate() {
+                let from: *const f32 = if oi == 0 { src } else { dst };
+                match op {
+                    MapOp::Bin {
+                        op,
+                        c,
+                        const_left,
+                        c_nan,
+                    } => {
+                        let cp = c.as_ptr();
+                        let mut cv = [_mm512_setzero_ps(); BLOCK];
+                        for (q, (cq, m)) in cv.iter_mut().zip(masks).enumerate() {
+                            *cq = _mm512_maskz_loadu_ps(m, cp.wrapping_add(i + q * V));
+                        }
+                        for e in 0..n {
+                            let s = from.wrapping_add(e * stride + i);
+                            let d = dst.wrapping_add(e * stride + i);
+                            for (q, (cq, m)) in cv.iter().zip(masks).enumerate() {
+                                let x = _mm512_maskz_loadu_ps(m, s.wrapping_add(q * V));
+                                let y = if *const_left {
+                                    bin512(*op, *cq, x, true)
+                                } else {
+                                    bin512(*op, x, *cq, *c_nan)
+                                };
+                                _mm512_mask_storeu_ps(d.wrapping_add(q * V), m, y);
+                            }
+                        }
+                    }
+                    MapOp::Unary(u) => {
+                        for e in 0..n {
+                            let s = from.wrapping_add(e * stride + i);
+                            let d = dst.wrapping_add(e * stride + i);
+                            for (q, m) in masks.iter().enumerate() {
+                                let x = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
+                                _mm512_mask_storeu_ps(d.wrapping_add(q * V), *m, unary512(*u, x));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        i += BLOCK * V;
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn bin512(op: BinOp, a: __m512, b: __m512, b_may_nan: bool) -> __m512 {
+    let fix_nan_b = |t: __m512| {
+        if b_may_nan {
+            _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(b, b), b)
+        } else {
+            t
+        }
+    };
+    match op {
+        BinOp::Add => _mm512_add_ps(a, b),
+        BinOp::Sub => _mm512_sub_ps(a, b),
+        BinOp::Mul => _mm512_mul_ps(a, b),
+        BinOp::Div => _mm512_div_ps(a, b),
+        BinOp::Max => fix_nan_b(_mm512_max_ps(b, a)),
+        BinOp::Min => fix_nan_b(_mm512_min_ps(b, a)),
+        // Never in a chain (`MapOp::fits`); kept total.
+        BinOp::Greater | BinOp::Less => a,
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn unary512(op: UnaryOp, v: __m512) -> __m512 {
+    let sign = _mm512_set1_epi32(i32::MIN);
+    match op {
+        UnaryOp::Neg => _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), sign)),
+        UnaryOp::Abs => _mm512_castsi512_ps(_mm512_andnot_si512(sign, _mm512_castps_si512(v))),
+        // 0 > v ? 0 : v: NaN stays NaN.
+        UnaryOp::Relu => _mm512_max_ps(_mm512_setzero_ps(), v),
+        // Never in a chain (`MapOp::fits`); kept total.
+        _ => v,
+    }
+}
+
+/// Lane masks for the AVX2 tail: `TAIL[8 - r..]` starts with `r` set lanes.
+const TAIL: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Safety: the CPU supports avx2 and fma; `src.len() == dst.len()` and every op
+/// [`MapOp::fits`] that length.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn map_avx2(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
+    const V: usize = 8;
+    let n = src.len();
+    let sp = src.as_ptr();
+    let dp = dst.as_mut_ptr();
+    let mut i = 0;
+    while i < n {
+        let rem = (n - i).min(V);
+        // SAFETY: `8 - rem + 8 <= 16`: the mask is read inside `TAIL`; lanes at or beyond `n`
+        // are masked off (`maskload`/`maskstore` neither read nor write them), the others lie
+        // in `src`, `dst` and every `c` (all of length `n`).
+        unsafe {
+            let mask = _mm256_loadu_si256(TAIL.as_ptr().add(V - rem).cast());
+            let mut v = _mm256_maskload_ps(sp.add(i), mask);
+            for op in ops {
+                v = match op {
+                    MapOp::Bin {
+                        op,
+                        c,
+                        const_left,
+                        c_nan,
+                    } => {
+                        let cv = _mm256_maskload_ps(c.as_ptr().add(i), mask);
+                        let (a, b, b_may_nan) = if *const_left {
+                            (cv, v, true)
+                        } else {
+                            (v, cv, *c_nan)
+                        };
+                        bin256(*op, a, b, b_may_nan)
+                    }
+                    MapOp::Unary(u) => unary256(*u, v),
+                };
+            }
+            _mm256_maskstore_ps(dp.add(i), mask, v);
+        }
+        i += V;
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn bin256(op: BinOp, a: __m256, b: __m256, b_may_nan: bool) -> __m256 {
+    let fix_nan_b = |t: __m256| {
+        if b_may_nan {
+            _mm256_blendv_ps(t, b, _mm256_cmp_ps::<_CMP_UNORD_Q>(b, b))
+        } else {
+            t
+        }
+    };
+    match op {
+        BinOp::Add => _mm256_add_ps(a, b),
+        BinOp::Sub => _mm256_sub_ps(a, b),
+        BinOp::Mul => _mm256_mul_ps(a, b),
+        BinOp::Div => _mm256_div_ps(a, b),
+        BinOp::Max => fix_nan_b(_mm256_max_ps(b, a)),
+        BinOp::Min => fix_nan_b(_mm256_min_ps(b, a)),
+        BinOp::Greater | BinOp::Less => a,
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn unary256(op: UnaryOp, v: __m256) -> __m256 {
+    let sign = _mm256_set1_ps(-0.0);
+    match op {
+        UnaryOp::Neg => _mm256_xor_ps(v, sign),
+        UnaryOp::Abs => _mm256_andnot_ps(sign, v),
+        UnaryOp::Relu => _mm256_max_ps(_mm256_setzero_ps(), v),
+        _ => v,
+    }
+}
