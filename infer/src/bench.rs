@@ -178,9 +178,8 @@ pub fn bench_model(
         reference_batch: None,
     };
     #[cfg(feature = "tract")]
-    if options.reference
-        && let Some(r) = model.reference()
-    {
+    if options.reference {
+        let r = model.reference()?;
         let mut state = r.state()?;
         // tract takes microseconds per call: fewer repetitions.
         let reps = (options.repetitions / 20).max(200);

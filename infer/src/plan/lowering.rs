@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 
+use super::budget::{self, Budget};
 use super::ir::{Buf, ConcatPart, PartSrc, Step};
 use super::shape::{broadcast_map, broadcast_shapes, normalize_axis, numel, resolve_reshape};
 use super::tensor::{Const, ConstData, load_tensor};
@@ -38,6 +39,16 @@ enum Val {
         buf: Buf,
         dims: Vec<usize>,
     },
+}
+
+impl Val {
+    /// Number of elements (per event for a per-event tensor).
+    fn elements(&self) -> usize {
+        match self {
+            Val::Const(c) => c.len(),
+            Val::Dyn { buf, .. } => buf.len,
+        }
+    }
 }
 
 fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
@@ -383,6 +394,7 @@ impl Builder {
             return err(format!("empty weight matrix [{k}, {m}]"));
         }
         let np = kernels::padded(m);
+        budget::check_tensor(k.saturating_mul(np), "padded weight matrix")?;
         let mut wp = vec![0.0; k * np];
         for (dst_row, src_row) in wp.chunks_exact_mut(np).zip(w.chunks_exact(m.max(1))) {
             for (d, s) in dst_row.iter_mut().zip(src_row) {
@@ -533,7 +545,9 @@ impl Builder {
         }
         let d0 = dims.first().copied().unwrap_or(0);
         let inner = numel(dims.get(1..).unwrap_or_default());
-        let mut map = Vec::new();
+        let len = numel(&idx.shape).saturating_mul(inner);
+        budget::check_tensor(len, "per-event Gather output")?;
+        let mut map = Vec::with_capacity(len);
         for i in idx.ints()? {
             let j = if i < 0 { i + d0 as i64 } else { i };
             if !(0..d0 as i64).contains(&j) {
@@ -657,15 +671,18 @@ fn input_width(vi: &pb::ValueInfoProto) -> Result<usize, CompileError> {
     }
 }
 
-/// Lowers every node of `graph`, in dependency order.
-pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileError> {
+/// Lowers every node of `graph` in `order` (a topological order, from
+/// [`validate`](crate::onnx::validate)), counting what it allocates.
+pub(super) fn lower_graph(graph: &pb::GraphProto, order: &[usize]) -> Result<Lowered, CompileError> {
     let mut b = Builder {
         steps: Vec::new(),
         caps: Vec::new(),
         vals: HashMap::new(),
     };
+    let mut budget = Budget::default();
     for t in &graph.initializer {
         let c = load_tensor(t)?;
+        budget.charge(c.len())?;
         b.vals.insert(t.name.clone(), Val::Const(c));
     }
     let inputs: Vec<&pb::ValueInfoProto> = graph
@@ -680,6 +697,7 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         ));
     };
     let f = input_width(input)?;
+    budget::check_tensor(f, "input width")?;
     let input_buf = b.new_buf(f);
     b.vals.insert(
         input.name.clone(),
@@ -689,50 +707,41 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         },
     );
 
-    // Topological order (ONNX requires it, but do not rely on it).
-    let mut done = vec![false; graph.node.len()];
-    let mut remaining = graph.node.len();
-    while remaining > 0 {
-        let mut progressed = false;
-        for (i, node) in graph.node.iter().enumerate() {
-            if done.get(i).copied().unwrap_or(true)
-                || !node
-                    .input
-                    .iter()
-                    .all(|n| n.is_empty() || b.vals.contains_key(n))
-            {
-                continue;
-            }
-            let v = b.lower(node).map_err(|mut e| {
-                e.node = Some(node_label(node, i));
-                e
-            })?;
-            let [out] = node.output.as_slice() else {
-                return Err(CompileError {
-                    node: Some(node_label(node, i)),
-                    message: format!("{} with {} outputs", node.op_type, node.output.len()),
-                });
-            };
-            b.vals.insert(out.clone(), v);
-            if let Some(d) = done.get_mut(i) {
-                *d = true;
-            }
-            remaining -= 1;
-            progressed = true;
-        }
-        if !progressed {
-            let stuck = graph
-                .node
+    for &i in order {
+        let Some(node) = graph.node.get(i) else {
+            return err(format!("internal error: node #{i} out of range"));
+        };
+        let at = |mut e: CompileError| {
+            e.node = Some(node_label(node, i));
+            e
+        };
+        let [out] = node.output.as_slice() else {
+            return Err(at(CompileError {
+                node: None,
+                message: format!("{} with {} outputs", node.op_type, node.output.len()),
+            }));
+        };
+        budget::check_inputs(
+            node.input
                 .iter()
-                .zip(&done)
-                .find(|(_, d)| !**d)
-                .and_then(|(n, _)| {
-                    n.input
-                        .iter()
-                        .find(|x| !x.is_empty() && !b.vals.contains_key(*x))
-                });
-            return err(format!("graph has a cycle or an undefined value {stuck:?}"));
+                .map(|n| b.vals.get(n).map_or(0, Val::elements)),
+        )
+        .map_err(at)?;
+        let (steps0, caps0) = (b.steps.len(), b.caps.len());
+        let v = b.lower(node).map_err(at)?;
+        // Everything this node added, before the next node can build on it.
+        for cap in b.caps.get(caps0..).unwrap_or_default() {
+            budget::check_tensor(*cap, "per-event tensor").map_err(at)?;
+            budget.charge(*cap).map_err(at)?;
         }
+        for s in b.steps.get(steps0..).unwrap_or_default() {
+            budget.charge_step(s).map_err(at)?;
+        }
+        if let Val::Const(c) = &v {
+            budget::check_tensor(c.len(), "constant").map_err(at)?;
+            budget.charge(c.len()).map_err(at)?;
+        }
+        b.vals.insert(out.clone(), v);
     }
 
     let output = |name: &str| -> Result<Option<(Buf, Vec<usize>)>, CompileError> {
