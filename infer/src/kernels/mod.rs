@@ -136,8 +136,15 @@ fn gemv_portable(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], relu: bool) {
 
 fn relu_in_place(y: &mut [f32]) {
     for v in y {
-        *v = v.max(0.0);
+        *v = relu(*v);
     }
+}
+
+/// `max(0, v)` that keeps NaN (as ONNX Runtime does; `f32::max` would turn it into 0), with
+/// the result of `maxps(0, v)` for every input, so all kernels agree bit for bit.
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    if 0.0 > v { 0.0 } else { v }
 }
 
 /// Elementwise operators with one input.
@@ -167,7 +174,7 @@ impl UnaryOp {
             UnaryOp::Cos => math::cos(v),
             UnaryOp::Tanh => math::tanh(v),
             UnaryOp::Sigmoid => math::sigmoid(v),
-            UnaryOp::Relu => v.max(0.0),
+            UnaryOp::Relu => relu(v),
         }
     }
 }
@@ -192,12 +199,24 @@ impl BinOp {
             BinOp::Sub => a - b,
             BinOp::Mul => a * b,
             BinOp::Div => a / b,
-            BinOp::Min => a.min(b),
-            BinOp::Max => a.max(b),
+            BinOp::Min => min_nan(a, b),
+            BinOp::Max => max_nan(a, b),
             BinOp::Greater => f32::from(u8::from(a > b)),
             BinOp::Less => f32::from(u8::from(a < b)),
         }
     }
+}
+
+/// `min(a, b)` that keeps NaN, as ONNX Runtime does (`f32::min` drops it).
+#[inline(always)]
+fn min_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || a < b { a } else { b }
+}
+
+/// `max(a, b)` that keeps NaN.
+#[inline(always)]
+fn max_nan(a: f32, b: f32) -> f32 {
+    if a.is_nan() || a > b { a } else { b }
 }
 
 /// Reductions over the innermost `inner` values.
@@ -223,7 +242,7 @@ fn unary_blocks<const W: usize>(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
     match op {
         UnaryOp::Neg => it.for_each(|(d, s)| *d = -s),
         UnaryOp::Abs => it.for_each(|(d, s)| *d = s.abs()),
-        UnaryOp::Relu => it.for_each(|(d, s)| *d = s.max(0.0)),
+        UnaryOp::Relu => it.for_each(|(d, s)| *d = relu(*s)),
         UnaryOp::Sqrt => it.for_each(|(d, s)| *d = s.sqrt()),
         UnaryOp::Log => math::map::<W>(src, dst, math::ln),
         UnaryOp::Exp => math::map::<W>(src, dst, math::exp),
@@ -253,8 +272,8 @@ pub(crate) fn reduce(op: ReduceOp, src: &[f32], inner: usize, dst: &mut [f32]) {
         *d = match op {
             ReduceOp::Sum => row.iter().sum(),
             ReduceOp::SumSquares => row.iter().map(|v| v * v).sum(),
-            ReduceOp::Min => row.iter().copied().fold(f32::INFINITY, f32::min),
-            ReduceOp::Max => row.iter().copied().fold(f32::NEG_INFINITY, f32::max),
+            ReduceOp::Min => row.iter().copied().fold(f32::INFINITY, min_nan),
+            ReduceOp::Max => row.iter().copied().fold(f32::NEG_INFINITY, max_nan),
         };
     }
 }

@@ -89,8 +89,8 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
             let mut s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
             let mut s1 = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, d1));
             if relu {
-                s0 = _mm512_max_ps(s0, zero);
-                s1 = _mm512_max_ps(s1, zero);
+                s0 = _mm512_max_ps(zero, s0);
+                s1 = _mm512_max_ps(zero, s1);
             }
             _mm512_storeu_ps(yp.add(j), s0);
             _mm512_storeu_ps(yp.add(j + V), s1);
@@ -121,7 +121,7 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
             }
             let mut s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
             if relu {
-                s0 = _mm512_max_ps(s0, zero);
+                s0 = _mm512_max_ps(zero, s0);
             }
             _mm512_storeu_ps(yp.add(j), s0);
         }
@@ -180,8 +180,8 @@ pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], r
             let mut s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
             let mut s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
             if relu {
-                s0 = _mm256_max_ps(s0, zero);
-                s1 = _mm256_max_ps(s1, zero);
+                s0 = _mm256_max_ps(zero, s0);
+                s1 = _mm256_max_ps(zero, s1);
             }
             _mm256_storeu_ps(yp.add(j), s0);
             _mm256_storeu_ps(yp.add(j + V), s1);

@@ -18,6 +18,7 @@
 //! ```
 
 mod builder;
+mod typecheck;
 mod validate;
 
 pub use builder::GraphBuilder;

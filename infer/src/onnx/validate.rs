@@ -14,7 +14,10 @@ use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use super::pb;
-use crate::limits::{MAX_IR_VERSION, MAX_NODES, MAX_OPSET, MAX_RANK, MAX_TENSOR_ELEMENTS};
+use super::typecheck::{self, type_name};
+use crate::limits::{
+    MAX_IR_VERSION, MAX_NODES, MAX_OPSET, MAX_RANK, MAX_TENSOR_ELEMENTS, MIN_OPSET,
+};
 use crate::plan::node_label;
 use pb::attribute_proto::AttributeType;
 use pb::tensor_proto::{DataLocation, DataType};
@@ -43,7 +46,7 @@ fn at_node<T>(r: Result<T, String>, node: &pb::NodeProto, i: usize) -> Result<T,
 
 /// Where a value of the graph comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
+pub(super) enum Origin {
     Initializer,
     Input,
     Node(usize),
@@ -75,17 +78,17 @@ pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, Problem> {
         .opset_import
         .iter()
         .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx");
-    match (default_opsets.next(), default_opsets.next()) {
+    let opset = match (default_opsets.next(), default_opsets.next()) {
         (None, _) => return problem("no opset import for the default ONNX domain"),
         (Some(_), Some(_)) => return problem("two opset imports for the default ONNX domain"),
-        (Some(o), None) if !(1..=MAX_OPSET).contains(&o.version) => {
+        (Some(o), None) if !(MIN_OPSET..=MAX_OPSET).contains(&o.version) => {
             return problem(format!(
-                "default-domain opset {} (this runtime reads 1 to {MAX_OPSET})",
+                "default-domain opset {} (this runtime reads {MIN_OPSET} to {MAX_OPSET})",
                 o.version
             ));
         }
-        _ => {}
-    }
+        (Some(o), None) => o.version,
+    };
     if let Some(f) = model.functions.first() {
         return problem(format!(
             "model-local function {:?}: functions are not supported",
@@ -95,10 +98,10 @@ pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, Problem> {
     let Some(graph) = model.graph.as_ref() else {
         return problem("no graph");
     };
-    validate_graph(graph)
+    validate_graph(graph, opset)
 }
 
-fn validate_graph(graph: &pb::GraphProto) -> Result<Vec<usize>, Problem> {
+fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Problem> {
     let n = graph.node.len();
     if n == 0 {
         return problem("the graph has no nodes");
@@ -141,10 +144,16 @@ fn validate_graph(graph: &pb::GraphProto) -> Result<Vec<usize>, Problem> {
         };
         check_value_info(vi, allowed)
             .or_else(|m| problem(format!("graph input {:?}: {m}", vi.name)))?;
+        if allowed.len() == 1 && fixed_batch(vi) {
+            return problem(format!(
+                "graph input {:?}: the batch dimension must be symbolic (`N`), not a number",
+                vi.name
+            ));
+        }
         origin.entry(&vi.name).or_insert(Origin::Input);
     }
     for (i, node) in graph.node.iter().enumerate() {
-        at_node(check_node(node), node, i)?;
+        at_node(check_node(node, opset), node, i)?;
         for out in &node.output {
             match origin.entry(out) {
                 Entry::Vacant(v) => {
@@ -160,6 +169,12 @@ fn validate_graph(graph: &pb::GraphProto) -> Result<Vec<usize>, Problem> {
     for vi in &graph.value_info {
         check_value_info(vi, INTERMEDIATE_TYPES)
             .or_else(|m| problem(format!("value info {:?}: {m}", vi.name)))?;
+        if !origin.contains_key(vi.name.as_str()) {
+            return problem(format!(
+                "value info {:?} describes a value the graph does not have",
+                vi.name
+            ));
+        }
     }
     let mut outputs = HashSet::new();
     for vi in &graph.output {
@@ -194,7 +209,27 @@ fn validate_graph(graph: &pb::GraphProto) -> Result<Vec<usize>, Problem> {
     if !outputs.contains(super::SCORE) {
         return problem("the graph has no `score` output");
     }
-    topological_order(graph, &origin)
+    let order = topological_order(graph, &origin)?;
+    let types = typecheck::infer_types(graph, &origin, &order, opset)?;
+    let declared = graph.output.iter().map(|vi| (vi, true));
+    for (vi, is_output) in declared.chain(graph.value_info.iter().map(|vi| (vi, false))) {
+        let inferred = types.get(vi.name.as_str()).copied().unwrap_or(0);
+        let what = if is_output { "graph output" } else { "value info" };
+        if is_output && inferred != DataType::Float as i32 {
+            return problem(format!(
+                "{what} {:?} is computed as {}, not FLOAT",
+                vi.name,
+                type_name(inferred)
+            ));
+        }
+        let declared = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(pb::type_proto::Value::TensorType(t)) => t.elem_type,
+            None => 0,
+        };
+        typecheck::check_declared(declared, inferred)
+            .or_else(|m| problem(format!("{what} {:?}: {m}", vi.name)))?;
+    }
+    Ok(order)
 }
 
 /// Kahn's algorithm; among the nodes that are ready, the one listed first goes first.
@@ -264,13 +299,6 @@ const INTERMEDIATE_TYPES: &[DataType] = &[
     DataType::Bool,
 ];
 
-fn type_name(data_type: i32) -> String {
-    DataType::try_from(data_type).map_or_else(
-        |_| format!("unknown ({data_type})"),
-        |d| d.as_str_name().to_owned(),
-    )
-}
-
 /// A declared type: a tensor of one of `allowed` (or of unspecified type), of rank at most
 /// [`MAX_RANK`], with non-negative dimensions and symbolic dimensions that are identifiers.
 fn check_value_info(vi: &pb::ValueInfoProto, allowed: &[DataType]) -> Result<(), String> {
@@ -313,6 +341,19 @@ fn check_value_info(vi: &pb::ValueInfoProto, allowed: &[DataType]) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether the first dimension of a declared shape is a number.
+fn fixed_batch(vi: &pb::ValueInfoProto) -> bool {
+    use pb::tensor_shape_proto::dimension::Value;
+    match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(pb::type_proto::Value::TensorType(t)) => t
+            .shape
+            .as_ref()
+            .and_then(|s| s.dim.first())
+            .is_some_and(|d| matches!(d.value, Some(Value::DimValue(_)))),
+        None => false,
+    }
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -415,7 +456,7 @@ pub(crate) fn check_tensor(t: &pb::TensorProto) -> Result<(), String> {
 }
 
 /// Outputs, attribute types and values of one node.
-fn check_node(node: &pb::NodeProto) -> Result<(), String> {
+fn check_node(node: &pb::NodeProto, opset: i64) -> Result<(), String> {
     match node.output.as_slice() {
         [out] if !out.is_empty() => {}
         [_] => return Err("the output has no name".to_owned()),
@@ -432,7 +473,7 @@ fn check_node(node: &pb::NodeProto) -> Result<(), String> {
         if !names.insert(a.name.as_str()) {
             return Err(format!("attribute {:?} is given twice", a.name));
         }
-        check_attribute(&node.op_type, a).map_err(|m| format!("attribute {:?}: {m}", a.name))?;
+        check_attribute(&node.op_type, a, opset).map_err(|m| format!("attribute {:?}: {m}", a.name))?;
     }
     if node.op_type == "Constant" && node.attribute.len() != 1 {
         return Err(format!(
@@ -447,6 +488,10 @@ fn check_node(node: &pb::NodeProto) -> Result<(), String> {
 enum Expect {
     Int,
     Flag,
+    /// Only 0 (the default) has the meaning the runtime implements.
+    Zero,
+    /// Not an attribute at this opset.
+    Removed(&'static str),
     Float,
     Ints,
     Floats,
@@ -454,17 +499,22 @@ enum Expect {
     DataType,
 }
 
-fn expected(op: &str, name: &str) -> Option<Expect> {
+fn expected(op: &str, name: &str, opset: i64) -> Option<Expect> {
     Some(match (op, name) {
+        ("ReduceSum", "axes") => Expect::Removed("the second input of ReduceSum from opset 13"),
+        ("ReduceMin" | "ReduceMax", "axes") if opset >= 18 => {
+            Expect::Removed("the second input of ReduceMin and ReduceMax from opset 18")
+        }
         ("Gather" | "Concat", "axis") => Expect::Int,
         ("Gemm", "alpha" | "beta") => Expect::Float,
         ("Gemm", "transA" | "transB") => Expect::Flag,
-        ("ReduceSum" | "ReduceMin" | "ReduceMax", "axes") => Expect::Ints,
+        ("ReduceMin" | "ReduceMax", "axes") => Expect::Ints,
         ("ReduceSum" | "ReduceMin" | "ReduceMax", "keepdims" | "noop_with_empty_axes") => {
             Expect::Flag
         }
         ("Cast", "to") => Expect::DataType,
-        ("Cast", "saturate") | ("Reshape", "allowzero") => Expect::Flag,
+        ("Cast", "saturate") => Expect::Flag,
+        ("Reshape", "allowzero") => Expect::Zero,
         ("Constant", "value") => Expect::Tensor,
         ("Constant", "value_float") => Expect::Float,
         ("Constant", "value_floats") => Expect::Floats,
@@ -474,12 +524,35 @@ fn expected(op: &str, name: &str) -> Option<Expect> {
     })
 }
 
-fn check_attribute(op: &str, a: &pb::AttributeProto) -> Result<(), String> {
+fn check_attribute(op: &str, a: &pb::AttributeProto, opset: i64) -> Result<(), String> {
     if !a.ref_attr_name.is_empty() {
         return Err("references to function attributes are not supported".to_owned());
     }
     let ty = AttributeType::try_from(a.r#type).unwrap_or(AttributeType::Undefined);
-    let want = match expected(op, &a.name) {
+    // Only the field of the declared type may hold data (ONNX's checker rule): a reader that
+    // trusts the type and one that trusts the field would see different values.
+    let fields = [
+        ("f", a.f != 0.0, AttributeType::Float),
+        ("i", a.i != 0, AttributeType::Int),
+        ("s", !a.s.is_empty(), AttributeType::String),
+        ("t", a.t.is_some(), AttributeType::Tensor),
+        ("g", a.g.is_some(), AttributeType::Graph),
+        ("sparse_tensor", a.sparse_tensor.is_some(), AttributeType::SparseTensor),
+        ("floats", !a.floats.is_empty(), AttributeType::Floats),
+        ("ints", !a.ints.is_empty(), AttributeType::Ints),
+        ("strings", !a.strings.is_empty(), AttributeType::Strings),
+        ("tensors", !a.tensors.is_empty(), AttributeType::Tensors),
+        ("graphs", !a.graphs.is_empty(), AttributeType::Graphs),
+        ("sparse_tensors", !a.sparse_tensors.is_empty(), AttributeType::SparseTensors),
+        ("type_protos", !a.type_protos.is_empty(), AttributeType::TypeProtos),
+    ];
+    if let Some((field, _, _)) = fields.iter().find(|(_, set, t)| *set && *t != ty) {
+        return Err(format!(
+            "type {} but data in field `{field}`",
+            ty.as_str_name()
+        ));
+    }
+    let want = match expected(op, &a.name, opset) {
         Some(e) => e,
         None if op == "Constant" => {
             return Err("Constant takes value, value_float(s) or value_int(s)".to_owned());
@@ -520,6 +593,15 @@ fn check_attribute(op: &str, a: &pb::AttributeProto) -> Result<(), String> {
                 Err(format!("value {} (0 or 1 expected)", a.i))
             }
         }
+        Expect::Zero => {
+            need(AttributeType::Int)?;
+            if a.i == 0 {
+                Ok(())
+            } else {
+                Err(format!("value {} is not supported (only 0)", a.i))
+            }
+        }
+        Expect::Removed(now) => Err(format!("the axes are {now}, not an attribute")),
         Expect::Ints => {
             need(AttributeType::Ints)?;
             if op != "Constant" && a.ints.len() > MAX_RANK {

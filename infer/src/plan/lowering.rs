@@ -11,7 +11,9 @@ use std::collections::HashMap;
 
 use super::budget::{self, Budget};
 use super::ir::{Buf, ConcatPart, PartSrc, Step};
-use super::shape::{broadcast_map, broadcast_shapes, normalize_axis, numel, resolve_reshape};
+use super::shape::{
+    broadcast_map, broadcast_shapes, check_declared, normalize_axis, numel, resolve_reshape,
+};
 use super::tensor::{Const, ConstData, load_tensor};
 use super::{CompileError, err, node_label};
 use crate::kernels::{self, BinOp, ReduceOp, UnaryOp};
@@ -742,6 +744,13 @@ pub(super) fn lower_graph(graph: &pb::GraphProto, order: &[usize]) -> Result<Low
             budget.charge(c.len()).map_err(at)?;
         }
         b.vals.insert(out.clone(), v);
+    }
+    for vi in graph.output.iter().chain(&graph.value_info) {
+        match b.vals.get(&vi.name) {
+            Some(Val::Dyn { dims, .. }) => check_declared(vi, dims, true)?,
+            Some(Val::Const(c)) => check_declared(vi, &c.shape, false)?,
+            None => {}
+        }
     }
 
     let output = |name: &str| -> Result<Option<(Buf, Vec<usize>)>, CompileError> {

@@ -2,6 +2,7 @@
 
 use super::{CompileError, err};
 use crate::limits::{MAX_RANK, MAX_TENSOR_ELEMENTS};
+use crate::onnx::pb;
 
 /// Number of elements of a tensor of shape `dims`; `usize::MAX` when the product overflows
 /// (never a wrapped value: every caller compares it with a limit or an actual length).
@@ -123,6 +124,59 @@ pub(super) fn resolve_reshape(input: &[usize], shape: &[i64]) -> Result<Vec<usiz
     }
     Ok(out)
 }
+/// A declared shape (graph output or `value_info`) against the computed one. A per-event
+/// tensor (`batched`) is declared `[N, dims...]` with a symbolic (or unknown) batch `N`, a
+/// constant `[dims...]`; every other dimension is unknown or equal to the computed one. tract
+/// trusts these declarations, so a wrong one would make it compute something else.
+pub(super) fn check_declared(
+    vi: &pb::ValueInfoProto,
+    dims: &[usize],
+    batched: bool,
+) -> Result<(), CompileError> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let Some(pb::type_proto::Value::TensorType(t)) =
+        vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    let Some(shape) = &t.shape else {
+        return Ok(());
+    };
+    let show = |d: &pb::tensor_shape_proto::Dimension| match &d.value {
+        Some(Value::DimValue(v)) => v.to_string(),
+        Some(Value::DimParam(p)) => p.clone(),
+        None => "?".to_owned(),
+    };
+    let declared: Vec<String> = shape.dim.iter().map(show).collect();
+    let computed = if batched {
+        format!("[N, {dims:?}]")
+    } else {
+        format!("{dims:?}")
+    };
+    let mismatch = || {
+        err(format!(
+            "{:?} is declared with shape [{}] but computed as {computed}",
+            vi.name,
+            declared.join(", ")
+        ))
+    };
+    if shape.dim.len() != dims.len() + usize::from(batched) {
+        return mismatch();
+    }
+    let mut it = shape.dim.iter();
+    if batched && let Some(Some(Value::DimValue(_))) = it.next().map(|d| &d.value) {
+        return mismatch();
+    }
+    for (d, actual) in it.zip(dims) {
+        match &d.value {
+            None => {}
+            Some(Value::DimValue(v)) if usize::try_from(*v) == Ok(*actual) => {}
+            Some(_) => return mismatch(),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
