@@ -100,11 +100,12 @@ fn node_type(node: &pb::NodeProto, types: &HashMap<&str, i32>, opset: i64) -> Re
     let n = node.input.len();
     if n < min || max.is_some_and(|m| n > m) {
         let want = match max {
-            Some(m) if m == min => format!("{min}"),
-            Some(m) => format!("{min} to {m}"),
-            None => format!("at least {min}"),
+            Some(1) if min == 1 => "one input".to_owned(),
+            Some(m) if m == min => format!("{min} inputs"),
+            Some(m) => format!("{min} to {m} inputs"),
+            None => format!("at least {min} input"),
         };
-        return Err(format!("{op} takes {want} inputs, not {n}"));
+        return Err(format!("{op} takes {want}, not {n}"));
     }
     let optional_from = if max.is_some() { min } else { n };
     let mut input_types = Vec::with_capacity(n);

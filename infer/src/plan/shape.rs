@@ -148,16 +148,17 @@ pub(super) fn check_declared(
         None => "?".to_owned(),
     };
     let declared: Vec<String> = shape.dim.iter().map(show).collect();
-    let computed = if batched {
-        format!("[N, {dims:?}]")
-    } else {
-        format!("{dims:?}")
-    };
+    let computed: Vec<String> = batched
+        .then(|| "N".to_owned())
+        .into_iter()
+        .chain(dims.iter().map(ToString::to_string))
+        .collect();
     let mismatch = || {
         err(format!(
-            "{:?} is declared with shape [{}] but computed as {computed}",
+            "{:?} is declared with shape [{}] but computed as [{}]",
             vi.name,
-            declared.join(", ")
+            declared.join(", "),
+            computed.join(", ")
         ))
     };
     if shape.dim.len() != dims.len() + usize::from(batched) {
