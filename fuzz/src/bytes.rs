@@ -56,7 +56,7 @@ pub fn interesting(rng: &mut Rng) -> i64 {
 /// A position in `len` bytes; with `tail_bias`, half of the time in the last eighth (where
 /// Parquet keeps its footer).
 fn position(rng: &mut Rng, len: usize, tail_bias: bool) -> usize {
-    if tail_bias && rng.next_u64() % 2 == 0 {
+    if tail_bias && rng.next_u64().is_multiple_of(2) {
         let tail = (len / 8).clamp(1.min(len), 4096);
         len - tail + below(rng, tail)
     } else {

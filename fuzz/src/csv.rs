@@ -6,9 +6,30 @@ use crate::bytes::below;
 
 /// Cell values that a number parser or a column check may mishandle.
 const CELLS: &[&str] = &[
-    "", "abc", "nan", "NaN", "inf", "-inf", "1e39", "-1e39", "1e-400", "0x10", "1_000",
-    "99999999999999999999999999", " 1", "1 ", "\"1\"", "\"", "true", "-0", "+1", "1e", ".",
-    "１", "0.1.2", "\u{feff}1",
+    "",
+    "abc",
+    "nan",
+    "NaN",
+    "inf",
+    "-inf",
+    "1e39",
+    "-1e39",
+    "1e-400",
+    "0x10",
+    "1_000",
+    "99999999999999999999999999",
+    " 1",
+    "1 ",
+    "\"1\"",
+    "\"",
+    "true",
+    "-0",
+    "+1",
+    "1e",
+    ".",
+    "１",
+    "0.1.2",
+    "\u{feff}1",
 ];
 
 /// Applies one random CSV mutation (byte-level one time in four).

@@ -86,7 +86,8 @@ impl Corpus {
     pub fn load(root: &Path) -> Result<Corpus, String> {
         let mut c = Corpus::default();
         use bead_testkit::models;
-        let generated: [(&str, fn(u64) -> Vec<u8>); 6] = [
+        type Make = fn(u64) -> Vec<u8>;
+        let generated: [(&str, Make); 6] = [
             ("axol1tl", models::axol1tl),
             ("preprocessing", models::preprocessing),
             ("default_like", models::default_like),
@@ -253,9 +254,9 @@ fn extreme_constants(bytes: &[u8]) -> bool {
     let tensor = |t: &pb::TensorProto| match t.data_type {
         1 => {
             t.float_data.iter().any(|v| extreme(f64::from(*v)))
-                || t.raw_data.chunks_exact(4).any(|c| {
-                    extreme(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                })
+                || t.raw_data
+                    .chunks_exact(4)
+                    .any(|c| extreme(f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))))
         }
         10 => t.raw_data.chunks_exact(2).any(|c| {
             let bits = u16::from_le_bytes([c[0], c[1]]);
@@ -264,9 +265,9 @@ fn extreme_constants(bytes: &[u8]) -> bool {
         }),
         11 => {
             t.double_data.iter().any(|v| extreme(*v))
-                || t.raw_data.chunks_exact(8).any(|c| {
-                    extreme(f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                })
+                || t.raw_data
+                    .chunks_exact(8)
+                    .any(|c| extreme(f64::from_le_bytes(c.try_into().unwrap_or([0; 8]))))
         }
         _ => false,
     };
@@ -295,7 +296,9 @@ fn run_table(target: Target, bytes: &[u8], dir: &Path) -> Outcome {
     match bead_train::load_events(&[path], &spec, None, false) {
         Ok(t) => {
             // Touch every row, as training would.
-            let total: f64 = (0..t.len()).map(|i| f64::from(t.row(i).iter().sum::<f32>())).sum();
+            let total: f64 = (0..t.len())
+                .map(|i| f64::from(t.row(i).iter().sum::<f32>()))
+                .sum();
             std::hint::black_box(total);
             Outcome::Loaded
         }

@@ -446,7 +446,9 @@ fn worker(args: &[String]) -> Result<ExitCode, String> {
     let mut out = std::io::stdout().lock();
     for i in from..to {
         let bytes = bead_fuzz::mutant(&corpus, target, seed, i);
-        writeln!(out, "B {i}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+        writeln!(out, "B {i}")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())?;
         let r = std::panic::catch_unwind(|| bead_fuzz::run(target, &bytes, dir.path()));
         let line = match r {
             Ok(Outcome::Loaded) => "loaded".to_owned(),

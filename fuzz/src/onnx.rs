@@ -11,10 +11,38 @@ use crate::bytes::{below, interesting};
 
 /// Operators to swap in: the supported ones and a few that are not.
 const OPS: &[&str] = &[
-    "Gather", "Concat", "Add", "Sub", "Mul", "Div", "Min", "Max", "Neg", "Abs", "Log", "Exp",
-    "Sqrt", "Sin", "Cos", "Tanh", "Sigmoid", "Relu", "MatMul", "Gemm", "ReduceSum",
-    "ReduceMin", "ReduceMax", "Reshape", "Greater", "Less", "Cast", "Identity", "Constant",
-    "Softmax", "LSTM", "If",
+    "Gather",
+    "Concat",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Min",
+    "Max",
+    "Neg",
+    "Abs",
+    "Log",
+    "Exp",
+    "Sqrt",
+    "Sin",
+    "Cos",
+    "Tanh",
+    "Sigmoid",
+    "Relu",
+    "MatMul",
+    "Gemm",
+    "ReduceSum",
+    "ReduceMin",
+    "ReduceMax",
+    "Reshape",
+    "Greater",
+    "Less",
+    "Cast",
+    "Identity",
+    "Constant",
+    "Softmax",
+    "LSTM",
+    "If",
 ];
 
 /// Every ONNX data type number, and a few that are none.
@@ -112,7 +140,10 @@ fn mutate_attribute(rng: &mut Rng, a: &mut pb::AttributeProto) {
             Some(t) => mutate_tensor(rng, t),
             None => a.f = [f32::NAN, f32::INFINITY, 0.0, -1.0, 1e30][below(rng, 5)],
         },
-        _ => a.name = ["axis", "axes", "to", "keepdims", "transB", "value", "x"][below(rng, 7)].into(),
+        _ => {
+            a.name =
+                ["axis", "axes", "to", "keepdims", "transB", "value", "x"][below(rng, 7)].into()
+        }
     }
 }
 
@@ -202,13 +233,18 @@ fn concat_tower(rng: &mut Rng, g: &mut pb::GraphProto) {
         let out = format!("tower{level}");
         let inputs = vec![x.as_str(); copies];
         let axis = onnx::attr_int("axis", [-1, 1, 0][below(rng, 3)]);
-        g.node.push(onnx::node("Concat", &out, &inputs, &[&out], vec![axis]));
+        g.node
+            .push(onnx::node("Concat", &out, &inputs, &[&out], vec![axis]));
         x = out;
     }
-    if let Some(score) = g.node.iter_mut().rev().find(|n| n.output.iter().any(|o| o == "score")) {
-        if let Some(first) = score.input.first_mut() {
-            *first = x;
-        }
+    if let Some(score) = g
+        .node
+        .iter_mut()
+        .rev()
+        .find(|n| n.output.iter().any(|o| o == "score"))
+        && let Some(first) = score.input.first_mut()
+    {
+        *first = x;
     }
 }
 
@@ -262,7 +298,9 @@ pub fn mutate_model(rng: &mut Rng, m: &mut pb::ModelProto) {
             match g.output.get_mut(i) {
                 Some(o) if below(rng, 2) == 0 => mutate_value_info(rng, o),
                 Some(o) => o.name = some_name_static(rng),
-                None => g.output.push(onnx::value_info_f32(&some_name_static(rng), &[])),
+                None => g
+                    .output
+                    .push(onnx::value_info_f32(&some_name_static(rng), &[])),
             }
         }
         11 => {
@@ -287,7 +325,10 @@ pub fn mutate_model(rng: &mut Rng, m: &mut pb::ModelProto) {
                 n.input.push(name);
             }
         }
-        14 => g.value_info.push(onnx::value_info_f32(&some_name(rng, g), &[interesting(rng)])),
+        14 => g.value_info.push(onnx::value_info_f32(
+            &some_name(rng, g),
+            &[interesting(rng)],
+        )),
         _ => {
             // Swap two nodes.
             let (a, b) = (below(rng, g.node.len()), below(rng, g.node.len()));
@@ -305,12 +346,12 @@ fn some_name_static(rng: &mut Rng) -> String {
 /// One mutation of ONNX bytes: structure-aware when they decode (three times in four), else
 /// byte-level.
 pub fn mutate(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8]) {
-    if below(rng, 4) != 0 {
-        if let Ok(mut m) = onnx::decode_model(data) {
-            mutate_model(rng, &mut m);
-            *data = onnx::encode_model(&m);
-            return;
-        }
+    if below(rng, 4) != 0
+        && let Ok(mut m) = onnx::decode_model(data)
+    {
+        mutate_model(rng, &mut m);
+        *data = onnx::encode_model(&m);
+        return;
     }
     crate::bytes::mutate(rng, data, other, false);
 }

@@ -34,10 +34,13 @@ fn regression_inputs_load_or_are_refused() {
         );
         seen[*t as usize] += 1;
     }
-    // Every target has regression inputs (the folder is not silently empty or moved).
-    for t in Target::ALL {
-        assert!(seen[t as usize] > 0, "no {t} inputs in {}", dir.display());
-    }
+    // The folder is not silently empty or moved: it holds at least the model crashes found
+    // on the loader before issue 11 (tract panics at load, a nested-Concat hang).
+    assert!(
+        seen[Target::Model as usize] >= 6,
+        "{seen:?} in {}",
+        dir.display()
+    );
 }
 
 #[test]

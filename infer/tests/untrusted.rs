@@ -41,7 +41,10 @@ fn node<'a>(m: &'a mut pb::ModelProto, name: &str) -> &'a mut pb::NodeProto {
 fn refused(bytes: &[u8], node: Option<&str>, needle: &str) {
     let e = Model::from_bytes(bytes, "hostile.onnx").unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("hostile.onnx") && msg.contains(needle), "{msg}");
+    assert!(
+        msg.contains("hostile.onnx") && msg.contains(needle),
+        "{msg}"
+    );
     match (&e, node) {
         (LoadError::Invalid { node: got, .. }, want) => {
             assert_eq!(got.as_deref(), want, "{msg}")
@@ -62,7 +65,11 @@ fn nested_concat_bomb_is_refused_before_allocating() {
     // allocation before.
     let bomb = hostile::concat_bomb(5, 100);
     assert!(bomb.len() < 8192, "{}", bomb.len());
-    refused(&bomb, Some("concat_4"), "400000000 elements together, more than the limit");
+    refused(
+        &bomb,
+        Some("concat_4"),
+        "400000000 elements together, more than the limit",
+    );
     let dir = bead_testkit::temp_dir("bomb");
     let path = dir.path().join("bomb.onnx");
     std::fs::write(&path, &bomb).unwrap();
@@ -73,7 +80,9 @@ fn nested_concat_bomb_is_refused_before_allocating() {
     refused(
         &wide,
         Some("concat_2"),
-        &format!("per-event tensor of 16793604 elements exceeds the limit of {MAX_TENSOR_ELEMENTS}"),
+        &format!(
+            "per-event tensor of 16793604 elements exceeds the limit of {MAX_TENSOR_ELEMENTS}"
+        ),
     );
     // Three levels (4·10⁶ floats) are within the limits, and compute what ONNX says.
     let m = Model::from_bytes(&hostile::concat_bomb(3, 100), "small.onnx").unwrap();
@@ -83,7 +92,11 @@ fn nested_concat_bomb_is_refused_before_allocating() {
 #[test]
 fn an_output_no_node_produces() {
     let bytes = edited(|m| graph(m).output.push(onnx::value_info_f32(onnx::MU, &[3])));
-    refused(&bytes, None, "graph output \"mu\" is not produced by any node");
+    refused(
+        &bytes,
+        None,
+        "graph output \"mu\" is not produced by any node",
+    );
 }
 
 #[test]
@@ -93,7 +106,11 @@ fn reduce_axes_of_plus_minus_2_pow_63() {
             let axes = graph(m).initializer.iter_mut().find(|t| t.name == "axes");
             *axes.unwrap() = onnx::tensor_i64("axes", &[1], &[axis]);
         });
-        refused(&bytes, Some("reducesum"), &format!("axis {axis} out of range"));
+        refused(
+            &bytes,
+            Some("reducesum"),
+            &format!("axis {axis} out of range"),
+        );
     }
 }
 
@@ -109,14 +126,22 @@ fn string_and_other_unsupported_initializers() {
                 ..Default::default()
             })
         });
-        refused(&bytes, None, &format!("initializer \"s\": data type {name}"));
+        refused(
+            &bytes,
+            None,
+            &format!("initializer \"s\": data type {name}"),
+        );
     }
 }
 
 #[test]
 fn dangling_inputs_and_cycles() {
     let bytes = edited(|m| node(m, "mul").input[1] = "nowhere".into());
-    refused(&bytes, Some("mul"), "\"nowhere\" is not produced by any node");
+    refused(
+        &bytes,
+        Some("mul"),
+        "\"nowhere\" is not produced by any node",
+    );
     // mul reads reducesum, which reads mul.
     let bytes = edited(|m| {
         let mul = node(m, "mul");
@@ -216,7 +241,11 @@ fn attributes_of_the_wrong_type_or_opset() {
         keep.r#type = AttributeType::Float as i32;
         keep.i = 1;
     });
-    refused(&bytes, Some("reducesum"), "type FLOAT but data in field `i`");
+    refused(
+        &bytes,
+        Some("reducesum"),
+        "type FLOAT but data in field `i`",
+    );
     let bytes = edited(|m| node(m, "reducesum").attribute[0].i = 7);
     refused(&bytes, Some("reducesum"), "value 7 (0 or 1 expected)");
 }
@@ -235,7 +264,8 @@ fn a_file_over_the_size_limit_is_not_read() {
 #[test]
 fn nan_is_kept_by_relu_min_max_and_reductions() {
     // log(-1) = NaN must reach the score through each of these, as in ONNX Runtime.
-    let cases: [(&str, fn(&mut GraphBuilder, &str) -> String); 5] = [
+    type AddOp = fn(&mut GraphBuilder, &str) -> String;
+    let cases: [(&str, AddOp); 5] = [
         ("Relu", |g, x| g.op("Relu", &[x], vec![])),
         ("Min", |g, x| {
             let z = g.constant("z", &[], &[0.0]);

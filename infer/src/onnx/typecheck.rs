@@ -35,9 +35,14 @@ const INT64: i32 = DataType::Int64 as i32;
 const BOOL: i32 = DataType::Bool as i32;
 
 fn is_float(t: i32) -> bool {
-    [DataType::Float, DataType::Float16, DataType::Double, DataType::Bfloat16]
-        .iter()
-        .any(|d| *d as i32 == t)
+    [
+        DataType::Float,
+        DataType::Float16,
+        DataType::Double,
+        DataType::Bfloat16,
+    ]
+    .iter()
+    .any(|d| *d as i32 == t)
 }
 
 fn is_numeric(t: i32) -> bool {

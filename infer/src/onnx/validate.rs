@@ -214,7 +214,11 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
     let declared = graph.output.iter().map(|vi| (vi, true));
     for (vi, is_output) in declared.chain(graph.value_info.iter().map(|vi| (vi, false))) {
         let inferred = types.get(vi.name.as_str()).copied().unwrap_or(0);
-        let what = if is_output { "graph output" } else { "value info" };
+        let what = if is_output {
+            "graph output"
+        } else {
+            "value info"
+        };
         if is_output && inferred != DataType::Float as i32 {
             return problem(format!(
                 "{what} {:?} is computed as {}, not FLOAT",
@@ -451,7 +455,10 @@ pub(crate) fn check_tensor(t: &pb::TensorProto) -> Result<(), String> {
             "values of a {} tensor stored in {f}",
             type_name(t.data_type)
         )),
-        _ => Err(format!("values stored in several fields ({})", used.join(", "))),
+        _ => Err(format!(
+            "values stored in several fields ({})",
+            used.join(", ")
+        )),
     }
 }
 
@@ -473,7 +480,8 @@ fn check_node(node: &pb::NodeProto, opset: i64) -> Result<(), String> {
         if !names.insert(a.name.as_str()) {
             return Err(format!("attribute {:?} is given twice", a.name));
         }
-        check_attribute(&node.op_type, a, opset).map_err(|m| format!("attribute {:?}: {m}", a.name))?;
+        check_attribute(&node.op_type, a, opset)
+            .map_err(|m| format!("attribute {:?}: {m}", a.name))?;
     }
     if node.op_type == "Constant" && node.attribute.len() != 1 {
         return Err(format!(
@@ -537,14 +545,26 @@ fn check_attribute(op: &str, a: &pb::AttributeProto, opset: i64) -> Result<(), S
         ("s", !a.s.is_empty(), AttributeType::String),
         ("t", a.t.is_some(), AttributeType::Tensor),
         ("g", a.g.is_some(), AttributeType::Graph),
-        ("sparse_tensor", a.sparse_tensor.is_some(), AttributeType::SparseTensor),
+        (
+            "sparse_tensor",
+            a.sparse_tensor.is_some(),
+            AttributeType::SparseTensor,
+        ),
         ("floats", !a.floats.is_empty(), AttributeType::Floats),
         ("ints", !a.ints.is_empty(), AttributeType::Ints),
         ("strings", !a.strings.is_empty(), AttributeType::Strings),
         ("tensors", !a.tensors.is_empty(), AttributeType::Tensors),
         ("graphs", !a.graphs.is_empty(), AttributeType::Graphs),
-        ("sparse_tensors", !a.sparse_tensors.is_empty(), AttributeType::SparseTensors),
-        ("type_protos", !a.type_protos.is_empty(), AttributeType::TypeProtos),
+        (
+            "sparse_tensors",
+            !a.sparse_tensors.is_empty(),
+            AttributeType::SparseTensors,
+        ),
+        (
+            "type_protos",
+            !a.type_protos.is_empty(),
+            AttributeType::TypeProtos,
+        ),
     ];
     if let Some((field, _, _)) = fields.iter().find(|(_, set, t)| *set && *t != ty) {
         return Err(format!(
@@ -686,7 +706,11 @@ mod tests {
         assert_eq!(check_tensor(&good), Ok(()));
         let mut t = good.clone();
         t.dims = vec![2, 3];
-        assert!(check_tensor(&t).unwrap_err().contains("16 bytes of raw data"));
+        assert!(
+            check_tensor(&t)
+                .unwrap_err()
+                .contains("16 bytes of raw data")
+        );
         let mut t = good.clone();
         t.dims = vec![i64::MAX, 2];
         assert!(check_tensor(&t).unwrap_err().contains("limit"));

@@ -309,7 +309,8 @@ impl Uses {
 
     /// How many steps (and graph outputs) read buffer `id`.
     fn count(&self, id: usize) -> usize {
-        self.readers.get(&id).map_or(0, Vec::len) + self.outputs.iter().filter(|o| **o == id).count()
+        self.readers.get(&id).map_or(0, Vec::len)
+            + self.outputs.iter().filter(|o| **o == id).count()
     }
 
     /// The step writing buffer `id`.

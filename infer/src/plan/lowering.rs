@@ -675,7 +675,10 @@ fn input_width(vi: &pb::ValueInfoProto) -> Result<usize, CompileError> {
 
 /// Lowers every node of `graph` in `order` (a topological order, from
 /// [`validate`](crate::onnx::validate)), counting what it allocates.
-pub(super) fn lower_graph(graph: &pb::GraphProto, order: &[usize]) -> Result<Lowered, CompileError> {
+pub(super) fn lower_graph(
+    graph: &pb::GraphProto,
+    order: &[usize],
+) -> Result<Lowered, CompileError> {
     let mut b = Builder {
         steps: Vec::new(),
         caps: Vec::new(),
