@@ -26,6 +26,15 @@ RUSTDOCFLAGS='-D warnings' cargo doc --release --workspace --no-deps
 echo "== cargo test (release, whole workspace)"
 cargo test --release --workspace
 
+echo "== fuzz smoke run: mutated models, Parquet and CSV files through the loaders"
+# Fixed seed, at most 25,000 mutants per target and 60 s (about 75,000 mutants on 2 cores). A
+# crash (panic, abort, allocation over the caps, hang) fails the run and leaves its input in
+# fuzz/regressions/ for `cargo test -p bead-fuzz`; mismatches with tract go to runs/ for
+# fuzz/triage.py.
+cargo build --release -p bead-fuzz
+"$CARGO_TARGET_DIR/release/bead-fuzz" --seed 1 --iterations 25000 --seconds 60 --jobs 2 \
+  --mismatches runs/fuzz-mismatches
+
 echo "== quickstart on the shipped sample"
 bash scripts/quickstart.sh
 

@@ -145,18 +145,19 @@ endif()
 
 find_program(BEAD_VALGRIND valgrind)
 if(BEAD_VALGRIND)
-  set(_supp "--suppressions=${CMAKE_CURRENT_SOURCE_DIR}/tests/cpp/valgrind.supp")
+  # No suppression file: loading runs bead's own validation and compiler only (tract's
+  # optimizer, which memcheck flagged, runs only when Rust code asks for Model::reference).
   add_test(NAME bead_valgrind_memcheck
-           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full "${_supp}"
+           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full
                    $<TARGET_FILE:test_bead> errors "${BEAD_TEST_MODEL}" "${_tmp_dir}")
   add_test(NAME bead_valgrind_memcheck_reference
-           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full "${_supp}"
+           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full
                    $<TARGET_FILE:test_bead> reference "${BEAD_TEST_MODEL}" "${_ref_dir}")
   add_test(NAME bead_valgrind_memcheck_capi
-           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full "${_supp}"
+           COMMAND "${BEAD_VALGRIND}" --error-exitcode=1 --leak-check=full
                    $<TARGET_FILE:test_capi> "${BEAD_TEST_MODEL}" "${_ref_dir}" "${_tmp_dir}")
   add_test(NAME bead_valgrind_allocs
-           COMMAND "${CMAKE_COMMAND}" "-DVALGRIND=${BEAD_VALGRIND}" "-DSUPPRESSIONS=${_supp}"
+           COMMAND "${CMAKE_COMMAND}" "-DVALGRIND=${BEAD_VALGRIND}"
                    "-DPROBE=$<TARGET_FILE:alloc_probe>" "-DMODEL=${BEAD_TEST_MODEL}"
                    "-DREF_DIR=${_ref_dir}" -P "${CMAKE_CURRENT_SOURCE_DIR}/cmake/valgrind_allocs.cmake")
   set_tests_properties(bead_valgrind_memcheck_reference bead_valgrind_memcheck_capi

@@ -1,4 +1,4 @@
-# cmake -DVALGRIND=... [-DSUPPRESSIONS=--suppressions=FILE] -DPROBE=... -DMODEL=... -DREF_DIR=...
+# cmake -DVALGRIND=... -DPROBE=... -DMODEL=... -DREF_DIR=...
 #       -P valgrind_allocs.cmake
 #
 # Runs alloc_probe under valgrind (memcheck, --leak-check=full, zero errors required) for 1,000
@@ -7,9 +7,9 @@
 # - exact: with --trace-malloc=yes, the allocations between alloc_probe's "scoring begins" and
 #   "scoring ends" markers must be the same (zero) for both runs;
 # - reported: valgrind's "total heap usage: N allocs" of both runs. That total includes model
-#   loading, which varies by a few hundred allocations between runs (hash-map iteration order
-#   in tract's load-time optimizer), so it must agree within LOAD_JITTER (default 2,000)
-#   rather than exactly: an allocation per event would add at least 99,000.
+#   loading, which must agree within LOAD_JITTER (default 2,000) rather than exactly, in case
+#   a load-time hash map grows differently between runs: an allocation per event would add at
+#   least 99,000.
 
 if(NOT DEFINED LOAD_JITTER)
   set(LOAD_JITTER 2000)
@@ -17,7 +17,7 @@ endif()
 
 foreach(_n 1000 100000)
   execute_process(
-    COMMAND "${VALGRIND}" --error-exitcode=1 --leak-check=full --trace-malloc=yes ${SUPPRESSIONS}
+    COMMAND "${VALGRIND}" --error-exitcode=1 --leak-check=full --trace-malloc=yes
             "${PROBE}" "${MODEL}" "${REF_DIR}" ${_n}
     RESULT_VARIABLE _rc
     OUTPUT_VARIABLE _out

@@ -258,3 +258,25 @@ fn c_status_strings_come_from_the_one_table() {
     let unknown = unsafe { CStr::from_ptr(bead_status_str(99)) };
     assert_eq!(unknown, c"unknown status code");
 }
+
+#[test]
+fn c_api_and_bridge_refuse_a_concat_bomb_at_load() {
+    // 5 KB of nested Concat nodes describing 4·10¹⁰ floats per event: used to pass
+    // `bead_model_load` and abort in `bead_session_new`.
+    let dir = bead_testkit::temp_dir("ffi-bomb");
+    let path = dir.path().join("bomb.onnx");
+    std::fs::write(&path, bead_testkit::hostile::concat_bomb(5, 100)).unwrap();
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut model = ptr::null_mut();
+    // SAFETY: valid C string and out-pointer.
+    let rc = unsafe { bead_model_load(c_path.as_ptr(), &mut model) };
+    assert_eq!(rc, Status::Load.repr as std::os::raw::c_int);
+    assert!(model.is_null());
+    let message = last_error();
+    assert!(
+        message.contains("node concat_4") && message.contains("limit"),
+        "{message}"
+    );
+    let e = load_model(path.to_str().unwrap()).err().unwrap();
+    assert!(e.contains("node concat_4"), "{e}");
+}

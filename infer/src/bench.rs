@@ -276,9 +276,8 @@ pub fn bench_model(
         onnxruntime_batch_ns: None,
     };
     #[cfg(feature = "tract")]
-    if options.reference
-        && let Some(r) = model.reference()
-    {
+    if options.reference {
+        let r = model.reference()?;
         let mut state = r.state()?;
         // tract takes microseconds per call: fewer repetitions.
         let reps = (options.repetitions / 20).max(200);

@@ -34,8 +34,17 @@
 //!
 //! # Crate features
 //!
-//! - `tract` (default): tract-onnx also parses and type-checks every model at load time, and
-//!   [`Model::reference`] gives its evaluator, which the tests compare against.
+//! - `tract` (default): [`Model::reference`] gives tract-onnx's evaluator of a loaded model,
+//!   which the tests and `bead bench` compare against. It is built on first use: loading
+//!   never runs tract.
+//!
+//! # Untrusted files
+//!
+//! Every model file is checked before anything is allocated for it: file size, node count,
+//! tensor sizes and every intermediate size against [`limits`], with checked arithmetic; the
+//! graph's structure (names, types, tensor storage, attributes, no cycles) before it is
+//! compiled. A file that breaks a rule gives a [`LoadError`] naming the node or tensor, never
+//! a panic or an abort. The `bead-fuzz` crate (`fuzz/`) feeds mutated models to the loader.
 
 #![deny(unsafe_code)]
 #![cfg_attr(
@@ -56,6 +65,7 @@ mod plan;
 mod session;
 
 pub mod contract;
+pub mod limits;
 pub mod onnx;
 
 #[cfg(feature = "tract")]

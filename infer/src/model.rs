@@ -1,12 +1,20 @@
 //! Loading and checking: the only file that uses tract's loader and evaluator (the protobuf
 //! types come from tract-onnx too, through [`onnx::pb`](crate::onnx::pb)).
+//!
+//! Loading reads at most [`MAX_MODEL_BYTES`], decodes the protobuf, reads the metadata, lists
+//! unsupported operators, checks the graph's structure ([`onnx::validate`]) and compiles the
+//! plan, which checks shapes and every size against [`crate::limits`]. No tract code runs at
+//! load time: tract's evaluator ([`Model::reference`], feature `tract`) is built on first use,
+//! from a model that passed all of the above.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::contract::ModelMetadata;
 use crate::error::LoadError;
 use crate::kernels::Kernel;
+use crate::limits::MAX_MODEL_BYTES;
 use crate::onnx;
 use crate::plan::{self, Plan};
 use crate::session::Session;
@@ -22,8 +30,9 @@ struct Inner {
     bytes: Arc<[u8]>,
     plan: Arc<Plan>,
     info: ModelMetadata,
+    /// Built on first use by [`Model::reference`], shared with [`Model::with_kernel`] copies.
     #[cfg(feature = "tract")]
-    reference: Option<Reference>,
+    reference: Arc<std::sync::OnceLock<Result<Reference, String>>>,
 }
 
 impl std::fmt::Debug for Model {
@@ -42,10 +51,20 @@ impl Model {
     pub fn load(path: impl AsRef<Path>) -> Result<Model, LoadError> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+        let io = |source| LoadError::Io {
             path: name.clone(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        if size > MAX_MODEL_BYTES {
+            return Err(too_large(name, size));
+        }
+        // Read at most one byte past the limit: the file may grow, or be a device.
+        let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+        file.take(MAX_MODEL_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         Model::from_bytes(&bytes, &name)
     }
 
@@ -54,6 +73,10 @@ impl Model {
         let path = name.to_owned();
         if bytes.is_empty() {
             return Err(LoadError::Empty { path });
+        }
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        if size > MAX_MODEL_BYTES {
+            return Err(too_large(path, size));
         }
         let proto = onnx::decode_model(bytes).map_err(|e| LoadError::NotOnnx {
             path: path.clone(),
@@ -76,13 +99,17 @@ impl Model {
                 ops: unsupported,
             });
         }
-        #[cfg(feature = "tract")]
-        let reference = Some(Reference::new(bytes, graph, &path)?);
-        let plan = plan::compile(graph, Kernel::detect()).map_err(|e| LoadError::Invalid {
+        let order = onnx::validate(&proto).map_err(|e| LoadError::Invalid {
             path: path.clone(),
             node: e.node,
             message: e.message,
         })?;
+        let plan =
+            plan::compile(graph, &order, Kernel::detect()).map_err(|e| LoadError::Invalid {
+                path: path.clone(),
+                node: e.node,
+                message: e.message,
+            })?;
         if plan.num_features != info.features.len() {
             return Err(LoadError::FeatureMismatch {
                 path,
@@ -97,7 +124,7 @@ impl Model {
                 plan: Arc::new(plan),
                 info,
                 #[cfg(feature = "tract")]
-                reference,
+                reference: Arc::default(),
             }),
         })
     }
@@ -139,7 +166,8 @@ impl Model {
             .into_iter()
             .find(|k| k.name() == kernel)?;
         let proto = onnx::decode_model(&self.inner.bytes).ok()?;
-        let plan = plan::compile(proto.graph.as_ref()?, k).ok()?;
+        let order = onnx::validate(&proto).ok()?;
+        let plan = plan::compile(proto.graph.as_ref()?, &order, k).ok()?;
         Some(Model {
             inner: Arc::new(Inner {
                 name: self.inner.name.clone(),
@@ -147,15 +175,32 @@ impl Model {
                 plan: Arc::new(plan),
                 info: self.inner.info.clone(),
                 #[cfg(feature = "tract")]
-                reference: self.inner.reference.clone(),
+                reference: Arc::clone(&self.inner.reference),
             }),
         })
     }
 
-    /// tract's evaluator of the same model, for tests and benchmarks.
+    /// tract's evaluator of the same model, for tests and benchmarks. Built (parsed, typed and
+    /// optimised by tract) on the first call; later calls and clones of the model share it.
     #[cfg(feature = "tract")]
-    pub fn reference(&self) -> Option<&Reference> {
-        self.inner.reference.as_ref()
+    pub fn reference(&self) -> Result<&Reference, LoadError> {
+        let inner = &*self.inner;
+        inner
+            .reference
+            .get_or_init(|| Reference::new(&inner.bytes, &inner.name).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(|message| LoadError::Tract {
+                path: inner.name.clone(),
+                message: message.clone(),
+            })
+    }
+}
+
+fn too_large(path: String, size: u64) -> LoadError {
+    LoadError::Invalid {
+        path,
+        node: None,
+        message: format!("the file has {size} bytes, more than the limit of {MAX_MODEL_BYTES}"),
     }
 }
 
@@ -173,8 +218,7 @@ mod reference {
 
     use tract_onnx::prelude::*;
 
-    use crate::error::LoadError;
-    use crate::onnx::pb;
+    use crate::onnx;
 
     /// tract's optimized plan of the model (symbolic batch), used as the reference evaluator.
     #[derive(Clone)]
@@ -194,6 +238,8 @@ mod reference {
         }
     }
 
+    use crate::error::LoadError;
+
     fn tract_err(name: &str, e: impl std::fmt::Display) -> LoadError {
         LoadError::Tract {
             path: name.to_owned(),
@@ -202,25 +248,24 @@ mod reference {
     }
 
     impl Reference {
-        pub(crate) fn new(
-            bytes: &[u8],
-            graph: &pb::GraphProto,
-            name: &str,
-        ) -> Result<Self, LoadError> {
+        /// tract's plan of `bytes`, which [`Model::from_bytes`](crate::Model::from_bytes) has
+        /// validated and compiled: tract never sees a file bead refused.
+        pub(crate) fn new(bytes: &[u8], name: &str) -> TractResult<Self> {
+            let proto = onnx::decode_model(bytes)?;
+            let outputs = proto
+                .graph
+                .as_ref()
+                .map(|g| g.output.iter().map(|o| o.name.clone()).collect())
+                .unwrap_or_default();
             let model = tract_onnx::onnx()
-                .model_for_read(&mut &*bytes)
+                .model_for_proto_model(&proto)
                 .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
-                .map_err(|e| tract_err(name, e))?;
-            let inputs = model
-                .model()
-                .input_outlets()
-                .map_err(|e| tract_err(name, e))?;
+                .and_then(|m| m.into_runnable())?;
+            let inputs = model.model().input_outlets()?;
             let fact = inputs
                 .first()
                 .map(|o| model.model().outlet_fact(*o))
-                .transpose()
-                .map_err(|e| tract_err(name, e))?;
+                .transpose()?;
             let num_features = fact
                 .and_then(|f| f.shape.dims().get(1).and_then(|d| d.as_i64()))
                 .and_then(|d| usize::try_from(d).ok())
@@ -229,7 +274,7 @@ mod reference {
                 plan: model,
                 name: name.to_owned(),
                 num_features,
-                outputs: graph.output.iter().map(|o| o.name.clone()).collect(),
+                outputs,
             })
         }
 

@@ -16,9 +16,12 @@
 //!   ```
 //! - [`models`]: small ONNX test models built on `bead_infer::onnx::GraphBuilder` (encoders,
 //!   preprocessing, Mahalanobis, activations, float16), with their events.
+//! - [`hostile`]: extreme models (a `Concat` allocation bomb, 100,000-node chains) for the
+//!   loader's limits, its benchmark and the fuzzer.
 //! - [`temp_dir`]: a fresh directory, removed when the returned [`TempDir`] is dropped.
 
 mod alloc;
+pub mod hostile;
 pub mod models;
 mod rng;
 

@@ -1,6 +1,6 @@
 //! [`GraphBuilder`]: writes a bead graph node by node with unique names.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{EVENTS, MU, SCORE, pb};
 use crate::contract::{ModelMetadata, WeightPrecision};
@@ -36,6 +36,9 @@ pub struct GraphBuilder {
     inputs: Vec<pb::ValueInfoProto>,
     outputs: Vec<pb::ValueInfoProto>,
     used: HashSet<String>,
+    /// The last suffix handed out per stem: names are never freed, so the search for the next
+    /// free one starts there (linear, not quadratic, in the number of nodes).
+    suffix: HashMap<String, usize>,
     weights: WeightPrecision,
 }
 
@@ -49,6 +52,7 @@ impl GraphBuilder {
             inputs: vec![super::value_info_f32(EVENTS, &[dim(num_features)])],
             outputs: Vec::new(),
             used: [EVENTS, SCORE, MU].into_iter().map(str::to_owned).collect(),
+            suffix: HashMap::new(),
             weights: WeightPrecision::Float32,
         }
     }
@@ -67,12 +71,17 @@ impl GraphBuilder {
 
     /// A name not used yet in this graph: `stem`, or `stem_2`, `stem_3`, ...
     pub fn fresh(&mut self, stem: &str) -> String {
-        let mut name = stem.to_owned();
-        let mut k = 1;
+        let mut k = self.suffix.get(stem).copied().unwrap_or(1);
+        let mut name = if k == 1 {
+            stem.to_owned()
+        } else {
+            format!("{stem}_{k}")
+        };
         while self.used.contains(&name) {
             k += 1;
             name = format!("{stem}_{k}");
         }
+        self.suffix.insert(stem.to_owned(), k);
         self.used.insert(name.clone());
         name
     }

@@ -309,12 +309,24 @@ pub fn import_model(
             ops: unsupported,
         });
     }
-    plan::compile(graph, Kernel::detect()).map_err(|e| ImportError::Unsupported {
+    let nodes = graph.node.len();
+    // Structure first (the order the plan compiles in), then the plan itself: each names the
+    // node it refuses.
+    let order = super::validate(&model).map_err(|e| ImportError::Unsupported {
         path: path.clone(),
         node: e.node,
         message: e.message,
     })?;
-    let nodes = graph.node.len();
+    let graph = model.graph.as_ref().ok_or_else(|| ImportError::Unsupported {
+        path: path.clone(),
+        node: None,
+        message: "the model has no graph".to_owned(),
+    })?;
+    plan::compile(graph, &order, Kernel::detect()).map_err(|e| ImportError::Unsupported {
+        path: path.clone(),
+        node: e.node,
+        message: e.message,
+    })?;
     if model
         .metadata_props
         .iter()

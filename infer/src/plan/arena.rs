@@ -5,6 +5,7 @@
 
 use super::ir::{Buf, Step};
 use super::{CompileError, Plan, err};
+use crate::limits::MAX_ARENA_FLOATS;
 
 /// Arena alignment of every buffer, in floats (one cache line).
 const ALIGN: usize = 16;
@@ -26,7 +27,16 @@ impl Layout {
 
 /// Offsets for every buffer id: first fit by offset among buffers whose lifetimes overlap.
 /// A step's inputs are live while it writes its output, so they never share space with it.
-pub(super) fn allocate(steps: &[Step], caps: &[usize], input: usize, outputs: &[usize]) -> Layout {
+///
+/// Buffers are placed in order of birth, so the ones placed earlier that overlap the next
+/// buffer are exactly those still alive at its birth: only those are kept (by offset), which
+/// makes the layout linear in the number of buffers for a chain.
+pub(super) fn allocate(
+    steps: &[Step],
+    caps: &[usize],
+    input: usize,
+    outputs: &[usize],
+) -> Result<Layout, CompileError> {
     let n = caps.len();
     let end = steps.len();
     let mut first = vec![usize::MAX; n];
@@ -55,37 +65,46 @@ pub(super) fn allocate(steps: &[Step], caps: &[usize], input: usize, outputs: &[
         .collect();
     order.sort_by_key(|i| (first.get(*i).copied(), *i));
     let mut offsets = vec![0usize; n];
-    let mut placed: Vec<(usize, usize, usize, usize)> = Vec::new(); // (off, size, first, last)
-    let mut arena_len = 0;
+    // Placed buffers still alive, sorted by offset: (offset, end, last use).
+    let mut live: Vec<(usize, usize, usize)> = Vec::new();
+    let mut arena_len = 0usize;
     for id in order {
         let (f, l) = (
             first.get(id).copied().unwrap_or(0),
             last.get(id).copied().unwrap_or(0),
         );
-        let size = caps.get(id).copied().unwrap_or(0).div_ceil(ALIGN) * ALIGN;
-        let mut busy: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|p| p.2 <= l && f <= p.3)
-            .map(|p| (p.0, p.0 + p.1))
-            .collect();
-        busy.sort_unstable();
-        let mut off = 0;
-        for (s, e) in busy {
-            if off + size <= s {
+        let size = caps
+            .get(id)
+            .copied()
+            .unwrap_or(0)
+            .checked_next_multiple_of(ALIGN)
+            .map_or_else(|| err("internal error: buffer size overflow"), Ok)?;
+        live.retain(|p| p.2 >= f);
+        let mut off = 0usize;
+        for &(s, e, _) in &live {
+            if off.saturating_add(size) <= s {
                 break;
             }
             off = off.max(e);
         }
+        let end = off.saturating_add(size);
         if let Some(o) = offsets.get_mut(id) {
             *o = off;
         }
-        placed.push((off, size, f, l));
-        arena_len = arena_len.max(off + size);
+        let at = live.partition_point(|p| p.0 < off);
+        live.insert(at, (off, end, l));
+        arena_len = arena_len.max(end);
     }
-    Layout {
+    if arena_len > MAX_ARENA_FLOATS {
+        return err(format!(
+            "the intermediate tensors need an arena of {arena_len} floats, more than the \
+             limit of {MAX_ARENA_FLOATS}"
+        ));
+    }
+    Ok(Layout {
         offsets,
         len: arena_len.max(ALIGN),
-    }
+    })
 }
 
 /// Checks that every view lies in the arena and that no step reads its own output.

@@ -17,7 +17,8 @@
 //! - **dead-step elimination**: steps whose result reaches no output are dropped.
 //!
 //! A rewrite only applies when the intermediate it removes has exactly one reader and is not
-//! a graph output.
+//! a graph output. Who reads and writes each buffer is indexed once ([`Uses`]) and updated by
+//! each rewrite, so that fusion is linear in the number of steps.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,6 +28,7 @@ use crate::kernels::{self, BinOp, MapOp, ReduceOp, UnaryOp};
 /// Runs every fusion on `steps` (buffer ids, before layout); `caps` grows when a gemv's padded
 /// output takes over the buffer of the step it absorbs.
 pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
+    let mut uses = Uses::new(steps, outputs);
     let gemvs: Vec<usize> = steps
         .iter()
         .enumerate()
@@ -34,12 +36,12 @@ pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
         .map(|(i, _)| i)
         .collect();
     for &g in &gemvs {
-        fold_input_constants(steps, outputs, g);
-        fuse_bias_relu(steps, caps, outputs, g);
+        fold_input_constants(steps, &mut uses, g);
+        fuse_bias_relu(steps, caps, &mut uses, outputs, g);
     }
-    fuse_sum_of_squares(steps, outputs);
+    fuse_sum_of_squares(steps, &mut uses, outputs);
     to_maps(steps);
-    merge_maps(steps, outputs);
+    merge_maps(steps, &mut uses, outputs);
     // Last: the folds above read and write `w` as a plain `[k, np]` matrix.
     for s in steps.iter_mut() {
         if let Step::Gemv { w, .. } = s {
@@ -49,7 +51,7 @@ pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
 }
 
 /// Every remaining elementwise step against constants (or cheap unary step) becomes a one-op
-/// [`Step::Map`].
+/// [`Step::Map`] (same inputs and output, so the [`Uses`] index stays valid).
 fn to_maps(steps: &mut [Step]) {
     for s in steps.iter_mut() {
         let map = match s {
@@ -79,25 +81,30 @@ fn to_maps(steps: &mut [Step]) {
 
 /// `Map(a) → Map(b)` through an intermediate read once: one map running `a` then `b`.
 #[allow(clippy::while_let_loop)]
-fn merge_maps(steps: &mut [Step], outputs: &[usize]) {
+fn merge_maps(steps: &mut [Step], uses: &mut Uses, outputs: &[usize]) {
     for first in 0..steps.len() {
         loop {
             let Some(Step::Map { dst, .. }) = steps.get(first) else {
                 break;
             };
             let mid = *dst;
-            if readers(steps, outputs).get(&mid.off) != Some(&1) || outputs.contains(&mid.off) {
+            if uses.count(mid.off) != 1 || outputs.contains(&mid.off) {
                 break;
             }
-            let Some(next) = sole_reader(steps, mid.off) else {
+            let Some(next) = uses.first_reader(mid.off) else {
                 break;
             };
-            let Some(Step::Map { ops, src, dst }) = steps.get_mut(next) else {
+            let Some(Step::Map { src, dst, .. }) = steps.get(next) else {
                 break;
             };
             if *src != mid || dst.len != mid.len {
                 break;
             }
+            uses.forget(first, steps);
+            uses.forget(next, steps);
+            let Some(Step::Map { ops, dst, .. }) = steps.get_mut(next) else {
+                break;
+            };
             let (more, out) = (std::mem::take(ops), *dst);
             if let Some(s) = steps.get_mut(next) {
                 *s = Step::Nop;
@@ -106,6 +113,7 @@ fn merge_maps(steps: &mut [Step], outputs: &[usize]) {
                 ops.extend(more);
                 *dst = out;
             }
+            uses.learn(first, steps);
         }
     }
 }
@@ -115,14 +123,14 @@ fn merge_maps(steps: &mut [Step], outputs: &[usize]) {
 
 /// (x ∘ c) · W + b with per-column constants: fold into W and b.
 #[allow(clippy::while_let_loop)]
-fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
+fn fold_input_constants(steps: &mut [Step], uses: &mut Uses, g: usize) {
     loop {
         let Some(Step::Gemv { src, .. }) = steps.get(g) else {
             break;
         };
         let src = *src;
-        let single = readers(steps, outputs).get(&src.off) == Some(&1);
-        let Some(p) = producer(steps, src.off).filter(|_| single) else {
+        let single = uses.count(src.off) == 1;
+        let Some(p) = uses.producer(src.off).filter(|_| single) else {
             break;
         };
         let Some(Step::BinConst {
@@ -144,7 +152,15 @@ fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
         if dst.len != src.len || x.len != src.len || c.len() != src.len || !foldable {
             break;
         }
+        if !matches!(
+            (op, const_left),
+            (BinOp::Add | BinOp::Sub | BinOp::Mul, _) | (BinOp::Div, false)
+        ) {
+            break;
+        }
         let c = c.clone();
+        uses.forget(g, steps);
+        uses.forget(p, steps);
         let Some(Step::Gemv { src, w, b, .. }) = steps.get_mut(g) else {
             break;
         };
@@ -179,27 +195,35 @@ fn fold_input_constants(steps: &mut [Step], outputs: &[usize], g: usize) {
             (BinOp::Div, false) => {
                 scale_rows(w, &|i| 1.0 / f64::from(c.get(i).copied().unwrap_or(0.0)));
             }
-            _ => break,
+            // Refused above.
+            _ => {}
         }
         *src = x;
         if let Some(s) = steps.get_mut(p) {
             *s = Step::Nop;
         }
+        uses.learn(g, steps);
     }
 }
 
 /// x · W + b → Add(bias) → Relu.
 #[allow(clippy::while_let_loop)]
-fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: usize) {
+fn fuse_bias_relu(
+    steps: &mut [Step],
+    caps: &mut [usize],
+    uses: &mut Uses,
+    outputs: &[usize],
+    g: usize,
+) {
     loop {
         let Some(Step::Gemv { dst, relu, b, .. }) = steps.get(g) else {
             break;
         };
         let (dst, relu, np) = (*dst, *relu, b.len());
-        if readers(steps, outputs).get(&dst.off) != Some(&1) || outputs.contains(&dst.off) {
+        if uses.count(dst.off) != 1 || outputs.contains(&dst.off) {
             break;
         }
-        let Some(r) = sole_reader(steps, dst.off) else {
+        let Some(r) = uses.first_reader(dst.off) else {
             break;
         };
         let new_dst = match steps.get(r) {
@@ -281,6 +305,8 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
         if let Some(cap) = caps.get_mut(new_dst.off) {
             *cap = (*cap).max(np);
         }
+        uses.forget(g, steps);
+        uses.forget(r, steps);
         if let Some(Step::Gemv { dst, .. }) = steps.get_mut(g) {
             *dst = Buf {
                 off: new_dst.off,
@@ -290,11 +316,12 @@ fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], outputs: &[usize], g: 
         if let Some(s) = steps.get_mut(r) {
             *s = Step::Nop;
         }
+        uses.learn(g, steps);
     }
 }
 
 /// Mul(x, x) → ReduceSum  ⇒  ReduceSumSquares(x).
-fn fuse_sum_of_squares(steps: &mut [Step], outputs: &[usize]) {
+fn fuse_sum_of_squares(steps: &mut [Step], uses: &mut Uses, outputs: &[usize]) {
     for r in 0..steps.len() {
         let Some(Step::Reduce {
             op: ReduceOp::Sum,
@@ -305,10 +332,10 @@ fn fuse_sum_of_squares(steps: &mut [Step], outputs: &[usize]) {
             continue;
         };
         let src = *src;
-        if readers(steps, outputs).get(&src.off) != Some(&1) || outputs.contains(&src.off) {
+        if uses.count(src.off) != 1 || outputs.contains(&src.off) {
             continue;
         }
-        let Some(p) = producer(steps, src.off) else {
+        let Some(p) = uses.producer(src.off) else {
             continue;
         };
         let Some(Step::BinDyn {
@@ -324,6 +351,8 @@ fn fuse_sum_of_squares(steps: &mut [Step], outputs: &[usize]) {
             continue;
         }
         let a = *a;
+        uses.forget(r, steps);
+        uses.forget(p, steps);
         if let Some(Step::Reduce { op, src, .. }) = steps.get_mut(r) {
             *op = ReduceOp::SumSquares;
             *src = a;
@@ -331,6 +360,7 @@ fn fuse_sum_of_squares(steps: &mut [Step], outputs: &[usize]) {
         if let Some(s) = steps.get_mut(p) {
             *s = Step::Nop;
         }
+        uses.learn(r, steps);
     }
 }
 
@@ -346,32 +376,75 @@ pub(super) fn eliminate_dead(steps: &mut Vec<Step>, outputs: &[usize]) {
     steps.retain(|s| !matches!(s, Step::Nop));
 }
 
-/// How many steps (and graph outputs) read each buffer id.
-fn readers(steps: &[Step], outputs: &[usize]) -> HashMap<usize, usize> {
-    let mut r: HashMap<usize, usize> = HashMap::new();
-    for s in steps {
-        for i in s.inputs() {
-            *r.entry(i.off).or_default() += 1;
+/// Which steps read and which step writes each buffer id. Built once by [`fuse`]; each
+/// rewrite [`forget`](Uses::forget)s the steps it changes and [`learn`](Uses::learn)s them
+/// again afterwards.
+struct Uses {
+    /// Steps reading each buffer, once per input slot (`Mul(x, x)` reads `x` twice).
+    readers: HashMap<usize, Vec<usize>>,
+    /// The first step writing each buffer.
+    producer: HashMap<usize, usize>,
+    /// Graph outputs, which count as readers.
+    outputs: Vec<usize>,
+}
+
+impl Uses {
+    fn new(steps: &[Step], outputs: &[usize]) -> Self {
+        let mut uses = Uses {
+            readers: HashMap::new(),
+            producer: HashMap::new(),
+            outputs: outputs.to_vec(),
+        };
+        for i in 0..steps.len() {
+            uses.learn(i, steps);
+        }
+        uses
+    }
+
+    /// Records what step `i` reads and writes.
+    fn learn(&mut self, i: usize, steps: &[Step]) {
+        let Some(s) = steps.get(i) else { return };
+        for b in s.inputs() {
+            self.readers.entry(b.off).or_default().push(i);
+        }
+        if let Some(o) = s.output() {
+            let p = self.producer.entry(o.off).or_insert(i);
+            *p = (*p).min(i);
         }
     }
-    for o in outputs {
-        *r.entry(*o).or_default() += 1;
+
+    /// Removes what step `i` reads and writes (before the step is changed).
+    fn forget(&mut self, i: usize, steps: &[Step]) {
+        let Some(s) = steps.get(i) else { return };
+        for b in s.inputs() {
+            if let Some(r) = self.readers.get_mut(&b.off)
+                && let Some(k) = r.iter().position(|x| *x == i)
+            {
+                r.swap_remove(k);
+            }
+        }
+        if let Some(o) = s.output()
+            && self.producer.get(&o.off) == Some(&i)
+        {
+            self.producer.remove(&o.off);
+        }
     }
-    r
-}
 
-/// The step writing buffer `id`.
-fn producer(steps: &[Step], id: usize) -> Option<usize> {
-    steps
-        .iter()
-        .position(|s| s.output().is_some_and(|o| o.off == id))
-}
+    /// How many steps (and graph outputs) read buffer `id`.
+    fn count(&self, id: usize) -> usize {
+        self.readers.get(&id).map_or(0, Vec::len)
+            + self.outputs.iter().filter(|o| **o == id).count()
+    }
 
-/// The first step reading buffer `id` (the only one when [`readers`] counts one).
-fn sole_reader(steps: &[Step], id: usize) -> Option<usize> {
-    steps
-        .iter()
-        .position(|s| s.inputs().iter().any(|i| i.off == id))
+    /// The step writing buffer `id`.
+    fn producer(&self, id: usize) -> Option<usize> {
+        self.producer.get(&id).copied()
+    }
+
+    /// The first step reading buffer `id` (the only one when [`count`](Self::count) is 1).
+    fn first_reader(&self, id: usize) -> Option<usize> {
+        self.readers.get(&id).and_then(|r| r.iter().min().copied())
+    }
 }
 
 #[cfg(test)]

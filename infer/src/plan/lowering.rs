@@ -19,8 +19,9 @@ mod linear;
 
 use std::collections::{HashMap, HashSet};
 
+use super::budget::{self, Budget};
 use super::ir::{Buf, Step};
-use super::shape::{broadcast_map, broadcast_shapes, numel};
+use super::shape::{broadcast_map, broadcast_shapes, check_declared, numel};
 use super::tensor::{Const, ConstData, load_tensor};
 use super::{CompileError, err, node_label};
 use crate::kernels::{BinOp, UnaryOp};
@@ -48,6 +49,16 @@ enum Val {
         buf: Buf,
         dims: Vec<usize>,
     },
+}
+
+impl Val {
+    /// Number of elements (per event for a per-event tensor).
+    fn elements(&self) -> usize {
+        match self {
+            Val::Const(c) => c.len(),
+            Val::Dyn { buf, .. } => buf.len,
+        }
+    }
 }
 
 fn attr<'a>(node: &'a pb::NodeProto, name: &str) -> Option<&'a pb::AttributeProto> {
@@ -436,16 +447,22 @@ fn input_width(vi: &pb::ValueInfoProto) -> Result<usize, CompileError> {
     }
 }
 
-/// Lowers every node of `graph`, in dependency order.
-pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileError> {
+/// Lowers every node of `graph` in `order` (a topological order, from
+/// [`validate`](crate::onnx::validate)), counting what it allocates.
+pub(super) fn lower_graph(
+    graph: &pb::GraphProto,
+    order: &[usize],
+) -> Result<Lowered, CompileError> {
     let mut b = Builder {
         steps: Vec::new(),
         caps: Vec::new(),
         vals: HashMap::new(),
         bools: HashSet::new(),
     };
+    let mut budget = Budget::default();
     for t in &graph.initializer {
         let c = load_tensor(t)?;
+        budget.charge(c.len())?;
         b.vals.insert(t.name.clone(), Val::Const(c));
     }
     let inputs: Vec<&pb::ValueInfoProto> = graph
@@ -460,6 +477,7 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         ));
     };
     let f = input_width(input)?;
+    budget::check_tensor(f, "input width")?;
     let input_buf = b.new_buf(f);
     b.vals.insert(
         input.name.clone(),
@@ -476,59 +494,57 @@ pub(super) fn lower_graph(graph: &pb::GraphProto) -> Result<Lowered, CompileErro
         .chain(graph.output.iter().map(|o| &o.name))
         .collect();
 
-    // Topological order (ONNX requires it, but do not rely on it).
-    let mut done = vec![false; graph.node.len()];
-    let mut remaining = graph.node.len();
-    while remaining > 0 {
-        let mut progressed = false;
-        for (i, node) in graph.node.iter().enumerate() {
-            if done.get(i).copied().unwrap_or(true)
-                || !node
-                    .input
-                    .iter()
-                    .all(|n| n.is_empty() || b.vals.contains_key(n))
-            {
-                continue;
-            }
-            let v = b.lower(node).map_err(|mut e| {
-                e.node = Some(node_label(node, i));
-                e
-            })?;
-            // Further outputs (BatchNormalization's running statistics, Dropout's mask) are
-            // only produced in training; they must be absent or unused.
-            let (out, extra) = match node.output.split_first() {
-                Some((out, extra)) => (out, extra),
-                None => (&String::new(), &[][..]),
-            };
-            if out.is_empty() || extra.iter().any(|o| !o.is_empty() && consumed.contains(o)) {
-                return Err(CompileError {
-                    node: Some(node_label(node, i)),
-                    message: format!(
-                        "{} with {} outputs: only the first one can be used",
-                        node.op_type,
-                        node.output.len()
-                    ),
-                });
-            }
-            b.vals.insert(out.clone(), v);
-            if let Some(d) = done.get_mut(i) {
-                *d = true;
-            }
-            remaining -= 1;
-            progressed = true;
+    for &i in order {
+        let Some(node) = graph.node.get(i) else {
+            return err(format!("internal error: node #{i} out of range"));
+        };
+        let at = |mut e: CompileError| {
+            e.node = Some(node_label(node, i));
+            e
+        };
+        // Further outputs (BatchNormalization's running statistics, Dropout's mask) are only
+        // produced in training; they must be absent or unused.
+        let (out, extra) = match node.output.split_first() {
+            Some((out, extra)) => (out, extra),
+            None => (&String::new(), &[][..]),
+        };
+        if out.is_empty() || extra.iter().any(|o| !o.is_empty() && consumed.contains(o)) {
+            return Err(at(CompileError {
+                node: None,
+                message: format!(
+                    "{} with {} outputs: only the first one can be used",
+                    node.op_type,
+                    node.output.len()
+                ),
+            }));
         }
-        if !progressed {
-            let stuck = graph
-                .node
+        budget::check_inputs(
+            node.input
                 .iter()
-                .zip(&done)
-                .find(|(_, d)| !**d)
-                .and_then(|(n, _)| {
-                    n.input
-                        .iter()
-                        .find(|x| !x.is_empty() && !b.vals.contains_key(*x))
-                });
-            return err(format!("graph has a cycle or an undefined value {stuck:?}"));
+                .map(|n| b.vals.get(n).map_or(0, Val::elements)),
+        )
+        .map_err(at)?;
+        let (steps0, caps0) = (b.steps.len(), b.caps.len());
+        let v = b.lower(node).map_err(at)?;
+        // Everything this node added, before the next node can build on it.
+        for cap in b.caps.get(caps0..).unwrap_or_default() {
+            budget::check_tensor(*cap, "per-event tensor").map_err(at)?;
+            budget.charge(*cap).map_err(at)?;
+        }
+        for s in b.steps.get(steps0..).unwrap_or_default() {
+            budget.charge_step(s).map_err(at)?;
+        }
+        if let Val::Const(c) = &v {
+            budget::check_tensor(c.len(), "constant").map_err(at)?;
+            budget.charge(c.len()).map_err(at)?;
+        }
+        b.vals.insert(out.clone(), v);
+    }
+    for vi in graph.output.iter().chain(&graph.value_info) {
+        match b.vals.get(&vi.name) {
+            Some(Val::Dyn { dims, .. }) => check_declared(vi, dims, true)?,
+            Some(Val::Const(c)) => check_declared(vi, &c.shape, false)?,
+            None => {}
         }
     }
 

@@ -11,9 +11,14 @@
 //! 3. [`arena`] gives every intermediate buffer an offset in one `f32` arena, reusing space
 //!    between buffers whose lifetimes do not overlap, and checks the result.
 //!
+//! Every size a file controls is checked against [`crate::limits`] before it is allocated
+//! ([`budget`]), and every pass is linear in the number of nodes (up to the few buffers live
+//! at once in [`arena`]).
+//!
 //! [`executor`] runs the plan on a session's arena.
 
 mod arena;
+mod budget;
 mod executor;
 mod fusion;
 mod ir;
@@ -97,8 +102,13 @@ pub(crate) struct Plan {
     pub(crate) kernel: Kernel,
 }
 
-/// Compiles the graph for batch 1.
-pub(crate) fn compile(graph: &pb::GraphProto, kernel: Kernel) -> Result<Plan, CompileError> {
+/// Compiles the graph for batch 1; `order` is a topological order of its nodes (from
+/// [`validate`](crate::onnx::validate), which must have accepted the graph).
+pub(crate) fn compile(
+    graph: &pb::GraphProto,
+    order: &[usize],
+    kernel: Kernel,
+) -> Result<Plan, CompileError> {
     let lowering::Lowered {
         mut steps,
         mut caps,
@@ -106,12 +116,12 @@ pub(crate) fn compile(graph: &pb::GraphProto, kernel: Kernel) -> Result<Plan, Co
         mut input,
         mut score,
         mut mu,
-    } = lowering::lower_graph(graph)?;
+    } = lowering::lower_graph(graph, order)?;
     let mut outputs = vec![score.off];
     outputs.extend(mu.map(|m| m.off));
     fusion::fuse(&mut steps, &mut caps, &outputs);
     fusion::eliminate_dead(&mut steps, &outputs);
-    let layout = arena::allocate(&steps, &caps, input.off, &outputs);
+    let layout = arena::allocate(&steps, &caps, input.off, &outputs)?;
     for s in &mut steps {
         s.for_each_buf(&mut |b| layout.place(b));
     }
@@ -169,7 +179,7 @@ pub(crate) fn unsupported_ops(graph: &pb::GraphProto) -> Vec<UnsupportedOp> {
 }
 
 /// The node's name, or its index and operator when it has none.
-fn node_label(n: &pb::NodeProto, i: usize) -> String {
+pub(crate) fn node_label(n: &pb::NodeProto, i: usize) -> String {
     if n.name.is_empty() {
         format!("#{i} ({})", n.op_type)
     } else {

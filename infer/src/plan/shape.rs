@@ -1,15 +1,18 @@
 //! Shape arithmetic for lowering: numpy broadcasting, axis normalisation, ONNX `Reshape`.
 
 use super::{CompileError, err};
+use crate::limits::{MAX_RANK, MAX_TENSOR_ELEMENTS};
+use crate::onnx::pb;
 
-/// Number of elements of a tensor of shape `dims`.
+/// Number of elements of a tensor of shape `dims`; `usize::MAX` when the product overflows
+/// (never a wrapped value: every caller compares it with a limit or an actual length).
 pub(super) fn numel(dims: &[usize]) -> usize {
-    dims.iter().product()
+    dims.iter().fold(1usize, |n, d| n.saturating_mul(*d))
 }
 
-/// Largest per-event tensor a broadcast may create (64 MiB of f32): a small crafted file could
-/// otherwise declare a broadcast of 2⁴⁰ elements and abort the host on allocation failure.
-const MAX_BROADCAST_ELEMENTS: usize = 1 << 24;
+/// Largest tensor a broadcast may create: a small crafted file could otherwise declare a
+/// broadcast of 2⁴⁰ elements and abort the host on allocation failure.
+const MAX_BROADCAST_ELEMENTS: usize = MAX_TENSOR_ELEMENTS;
 
 /// Numpy broadcast of two shapes (right-aligned); `None` when incompatible or larger than
 /// [`MAX_BROADCAST_ELEMENTS`].
@@ -49,7 +52,7 @@ pub(super) fn broadcast_map(from: &[usize], to: &[usize]) -> Vec<u32> {
     let mut s = 1;
     for (st, d) in strides.iter_mut().zip(&from).rev() {
         *st = if *d == 1 { 0 } else { s };
-        s *= d;
+        s = s.saturating_mul(*d);
     }
     let n = numel(to);
     let mut out = Vec::with_capacity(n);
@@ -79,7 +82,16 @@ pub(super) fn normalize_axis(axis: i64, rank: usize) -> Result<usize, CompileErr
 }
 /// ONNX Reshape semantics (0 copies the input dimension, one -1 is inferred).
 pub(super) fn resolve_reshape(input: &[usize], shape: &[i64]) -> Result<Vec<usize>, CompileError> {
+    if shape.len() > MAX_RANK {
+        return err(format!(
+            "Reshape to rank {} (the limit is {MAX_RANK})",
+            shape.len()
+        ));
+    }
     let total = numel(input);
+    if total == usize::MAX {
+        return err(format!("cannot Reshape {input:?}: too many elements"));
+    }
     let mut out = Vec::with_capacity(shape.len());
     let mut infer = None;
     for (i, d) in shape.iter().enumerate() {
@@ -112,6 +124,60 @@ pub(super) fn resolve_reshape(input: &[usize], shape: &[i64]) -> Result<Vec<usiz
     }
     Ok(out)
 }
+/// A declared shape (graph output or `value_info`) against the computed one. A per-event
+/// tensor (`batched`) is declared `[N, dims...]` with a symbolic (or unknown) batch `N`, a
+/// constant `[dims...]`; every other dimension is unknown or equal to the computed one. tract
+/// trusts these declarations, so a wrong one would make it compute something else.
+pub(super) fn check_declared(
+    vi: &pb::ValueInfoProto,
+    dims: &[usize],
+    batched: bool,
+) -> Result<(), CompileError> {
+    use pb::tensor_shape_proto::dimension::Value;
+    let Some(pb::type_proto::Value::TensorType(t)) =
+        vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Ok(());
+    };
+    let Some(shape) = &t.shape else {
+        return Ok(());
+    };
+    let show = |d: &pb::tensor_shape_proto::Dimension| match &d.value {
+        Some(Value::DimValue(v)) => v.to_string(),
+        Some(Value::DimParam(p)) => p.clone(),
+        None => "?".to_owned(),
+    };
+    let declared: Vec<String> = shape.dim.iter().map(show).collect();
+    let computed: Vec<String> = batched
+        .then(|| "N".to_owned())
+        .into_iter()
+        .chain(dims.iter().map(ToString::to_string))
+        .collect();
+    let mismatch = || {
+        err(format!(
+            "{:?} is declared with shape [{}] but computed as [{}]",
+            vi.name,
+            declared.join(", "),
+            computed.join(", ")
+        ))
+    };
+    if shape.dim.len() != dims.len() + usize::from(batched) {
+        return mismatch();
+    }
+    let mut it = shape.dim.iter();
+    if batched && let Some(Some(Value::DimValue(_))) = it.next().map(|d| &d.value) {
+        return mismatch();
+    }
+    for (d, actual) in it.zip(dims) {
+        match &d.value {
+            None => {}
+            Some(Value::DimValue(v)) if usize::try_from(*v) == Ok(*actual) => {}
+            Some(_) => return mismatch(),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +195,12 @@ mod tests {
         assert_eq!(resolve_reshape(&[6], &[-1, 3]).unwrap(), vec![2, 3]);
         assert_eq!(resolve_reshape(&[2, 3], &[0, 3]).unwrap(), vec![2, 3]);
         assert!(resolve_reshape(&[6], &[4, -1]).is_err());
+        assert!(resolve_reshape(&[6], &[1; 17]).is_err());
+        // Shapes whose product overflows saturate instead of wrapping to a small number.
+        assert_eq!(numel(&[1 << 32, 1 << 32]), usize::MAX);
+        assert_eq!(numel(&[1 << 32, 1 << 32, 0]), 0);
+        assert_eq!(numel(&[3, 4]), 12);
+        assert!(resolve_reshape(&[1 << 32, 1 << 32], &[-1]).is_err());
+        assert!(resolve_reshape(&[16], &[1 << 62, 1 << 62, -1]).is_err());
     }
 }

@@ -27,6 +27,13 @@ pub(super) struct Const {
 }
 
 impl Const {
+    /// Number of values.
+    pub(super) fn len(&self) -> usize {
+        match &self.data {
+            ConstData::F(v) => v.len(),
+            ConstData::I(v) => v.len(),
+        }
+    }
     /// The values as floats (integers converted).
     pub(super) fn floats(&self) -> Vec<f32> {
         match &self.data {

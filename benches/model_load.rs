@@ -1,0 +1,34 @@
+//! Load time of very long graphs: `bead_infer::Model::from_bytes` (decode, validate, compile)
+//! of 100,000-node chains, listed in dependency order and in reverse.
+//!
+//! Plan compilation must be linear in the number of nodes: the target is ≤ 1 s for each of
+//! these (an 80,000-node chain took 30 s, 166 s in reverse order, before issue 11). Loading
+//! never runs tract, so these times are bead's own.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bead_infer::Model;
+use bead_testkit::hostile::{self, Link};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const NODES: usize = 100_000;
+
+fn load(c: &mut Criterion) {
+    let mut group = c.benchmark_group("load_100k_nodes");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for (link, name) in [(Link::Neg, "neg"), (Link::Dense, "dense")] {
+        for reverse in [false, true] {
+            let bytes = hostile::chain(NODES, link, reverse);
+            let order = if reverse { "reverse" } else { "forward" };
+            group.bench_function(format!("{name}/{order}"), |b| {
+                b.iter(|| Model::from_bytes(black_box(&bytes), "chain.onnx").expect("loads"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, load);
+criterion_main!(benches);
