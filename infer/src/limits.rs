@@ -33,8 +33,11 @@ pub const MAX_ARENA_FLOATS: usize = 1 << 26;
 /// Newest ONNX IR version read (`onnx.IR_VERSION` of onnx 1.23).
 pub const MAX_IR_VERSION: i64 = 14;
 
-/// Oldest default-domain opset read (`ReduceSum` takes its axes as an input from 13 on).
-pub const MIN_OPSET: i64 = 13;
+/// Oldest default-domain opset read: 6, the `Clip` with `min`/`max` attributes that hls4ml
+/// and QONNX exports use. Operators whose form changed since (axes and bounds moving from
+/// attributes to inputs) are checked per opset; opset 6's legacy `broadcast` attribute is
+/// refused.
+pub const MIN_OPSET: i64 = 6;
 
 /// Newest default-domain opset read (`onnx.defs.onnx_opset_version()` of onnx 1.23).
 pub const MAX_OPSET: i64 = 28;

@@ -317,11 +317,14 @@ pub fn import_model(
         node: e.node,
         message: e.message,
     })?;
-    let graph = model.graph.as_ref().ok_or_else(|| ImportError::Unsupported {
-        path: path.clone(),
-        node: None,
-        message: "the model has no graph".to_owned(),
-    })?;
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ImportError::Unsupported {
+            path: path.clone(),
+            node: None,
+            message: "the model has no graph".to_owned(),
+        })?;
     plan::compile(graph, &order, Kernel::detect()).map_err(|e| ImportError::Unsupported {
         path: path.clone(),
         node: e.node,

@@ -16,15 +16,26 @@ use pb::tensor_proto::DataType;
 /// inputs from `min` on may be left empty (optional).
 fn arity(op: &str, opset: i64) -> (usize, Option<usize>) {
     match op {
-        "ReduceMin" | "ReduceMax" if opset < 18 => (1, Some(1)),
+        "ReduceMin" | "ReduceMax" | "ReduceMean" | "ReduceSumSquare" if opset < 18 => (1, Some(1)),
+        "ReduceSum" if opset < 13 => (1, Some(1)),
+        "Squeeze" | "Unsqueeze" if opset < 13 => (1, Some(1)),
+        "Clip" if opset < 11 => (1, Some(1)),
+        "Dropout" if opset < 12 => (1, Some(1)),
+        "Slice" if opset < 10 => (1, Some(1)),
         "Constant" => (0, Some(0)),
         "Identity" | "Cast" | "Neg" | "Abs" | "Log" | "Exp" | "Sqrt" | "Sin" | "Cos" | "Tanh"
-        | "Sigmoid" | "Relu" => (1, Some(1)),
-        "Add" | "Sub" | "Mul" | "Div" | "Greater" | "Less" | "MatMul" | "Gather" | "Reshape" => {
-            (2, Some(2))
-        }
+        | "Sigmoid" | "Relu" | "LeakyRelu" | "Elu" | "Softplus" | "Not" | "Flatten"
+        | "ConstantOfShape" => (1, Some(1)),
+        "Add" | "Sub" | "Mul" | "Div" | "Greater" | "Less" | "Equal" | "Pow" | "MatMul"
+        | "Gather" | "Reshape" | "Unsqueeze" => (2, Some(2)),
+        "Where" => (3, Some(3)),
+        "BatchNormalization" => (5, Some(5)),
+        "Slice" => (3, Some(5)),
         "Gemm" => (2, Some(3)),
-        "ReduceSum" | "ReduceMin" | "ReduceMax" => (1, Some(2)),
+        "Clip" | "Dropout" => (1, Some(3)),
+        "ReduceSum" | "ReduceMin" | "ReduceMax" | "ReduceMean" | "ReduceSumSquare" | "Squeeze" => {
+            (1, Some(2))
+        }
         // Min, Max, Concat: variadic, none optional.
         _ => (1, None),
     }
@@ -157,10 +168,28 @@ fn node_type(node: &pb::NodeProto, types: &HashMap<&str, i32>, opset: i64) -> Re
             .find(|a| a.name == "to")
             .and_then(|a| i32::try_from(a.i).ok())
             .unwrap_or(0)),
-        "Neg" | "Abs" | "Relu" => need(is_numeric(first), "numeric", first).map(|()| first),
-        "Log" | "Exp" | "Sqrt" | "Sin" | "Cos" | "Tanh" | "Sigmoid" => {
+        "Neg" | "Abs" | "Relu" | "Clip" => {
+            need(is_numeric(first), "numeric", first).map(|()| first)
+        }
+        "Log" | "Exp" | "Sqrt" | "Sin" | "Cos" | "Tanh" | "Sigmoid" | "LeakyRelu" | "Elu"
+        | "Softplus" | "BatchNormalization" => {
             need(is_float(first), "floating-point", first).map(|()| first)
         }
+        "Pow" => need(is_numeric(first), "numeric", first).map(|()| first),
+        "Equal" => same(&input_types).map(|_| BOOL),
+        "Not" => need(first == BOOL, "boolean", first).map(|()| BOOL),
+        "Where" => {
+            let cond = first;
+            need(cond == BOOL, "a boolean condition and two value", cond)?;
+            same(input_types.get(1..).unwrap_or_default())
+        }
+        "Flatten" | "Squeeze" | "Unsqueeze" | "Slice" | "Dropout" => Ok(first),
+        "ConstantOfShape" => Ok(node
+            .attribute
+            .iter()
+            .find(|a| a.name == "value")
+            .and_then(|a| a.t.as_ref())
+            .map_or(FLOAT, |t| t.data_type)),
         "Add" | "Sub" | "Mul" | "Div" | "Min" | "Max" | "MatMul" | "Gemm" => {
             let t = same(&input_types)?;
             need(is_numeric(t), "numeric", t).map(|()| t)
@@ -178,7 +207,7 @@ fn node_type(node: &pb::NodeProto, types: &HashMap<&str, i32>, opset: i64) -> Re
                 Err(format!("Gather indices of type {}", type_name(idx)))
             }
         }
-        "Reshape" | "ReduceSum" | "ReduceMin" | "ReduceMax" => {
+        "Reshape" | "ReduceSum" | "ReduceMin" | "ReduceMax" | "ReduceMean" | "ReduceSumSquare" => {
             if op != "Reshape" {
                 need(is_numeric(first), "numeric", first)?;
             }

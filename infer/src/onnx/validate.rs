@@ -509,21 +509,41 @@ enum Expect {
 
 fn expected(op: &str, name: &str, opset: i64) -> Option<Expect> {
     Some(match (op, name) {
-        ("ReduceSum", "axes") => Expect::Removed("the second input of ReduceSum from opset 13"),
-        ("ReduceMin" | "ReduceMax", "axes") if opset >= 18 => {
-            Expect::Removed("the second input of ReduceMin and ReduceMax from opset 18")
+        ("ReduceSum", "axes") if opset >= 13 => {
+            Expect::Removed("the axes are the second input of ReduceSum from opset 13")
         }
+        ("ReduceMin" | "ReduceMax" | "ReduceMean" | "ReduceSumSquare", "axes") if opset >= 18 => {
+            Expect::Removed("the axes are the second input of this reduction from opset 18")
+        }
+        ("Squeeze" | "Unsqueeze", "axes") if opset >= 13 => {
+            Expect::Removed("the axes are the second input of Squeeze/Unsqueeze from opset 13")
+        }
+        ("Slice", "starts" | "ends" | "axes") if opset >= 10 => {
+            Expect::Removed("starts, ends and axes are inputs of Slice from opset 10")
+        }
+        ("Clip", "min" | "max") if opset >= 11 => {
+            Expect::Removed("min and max are the second and third inputs of Clip from opset 11")
+        }
+        ("Add" | "Sub" | "Mul" | "Div", "broadcast" | "axis") => Expect::Removed(
+            "the legacy broadcast attributes (opset < 7) are not supported: numpy broadcasting from opset 7",
+        ),
+        ("Clip", "min" | "max") => Expect::Float,
+        ("ReduceSum" | "ReduceMean" | "ReduceSumSquare" | "Squeeze" | "Unsqueeze", "axes") => {
+            Expect::Ints
+        }
+        ("Slice", "starts" | "ends" | "axes") => Expect::Ints,
         ("Gather" | "Concat", "axis") => Expect::Int,
         ("Gemm", "alpha" | "beta") => Expect::Float,
         ("Gemm", "transA" | "transB") => Expect::Flag,
         ("ReduceMin" | "ReduceMax", "axes") => Expect::Ints,
-        ("ReduceSum" | "ReduceMin" | "ReduceMax", "keepdims" | "noop_with_empty_axes") => {
-            Expect::Flag
-        }
+        (
+            "ReduceSum" | "ReduceMin" | "ReduceMax" | "ReduceMean" | "ReduceSumSquare",
+            "keepdims" | "noop_with_empty_axes",
+        ) => Expect::Flag,
         ("Cast", "to") => Expect::DataType,
         ("Cast", "saturate") => Expect::Flag,
         ("Reshape", "allowzero") => Expect::Zero,
-        ("Constant", "value") => Expect::Tensor,
+        ("Constant" | "ConstantOfShape", "value") => Expect::Tensor,
         ("Constant", "value_float") => Expect::Float,
         ("Constant", "value_floats") => Expect::Floats,
         ("Constant", "value_int") => Expect::Int,
@@ -621,7 +641,7 @@ fn check_attribute(op: &str, a: &pb::AttributeProto, opset: i64) -> Result<(), S
                 Err(format!("value {} is not supported (only 0)", a.i))
             }
         }
-        Expect::Removed(now) => Err(format!("the axes are {now}, not an attribute")),
+        Expect::Removed(why) => Err(format!("attribute `{}` at opset {opset}: {why}", a.name)),
         Expect::Ints => {
             need(AttributeType::Ints)?;
             if op != "Constant" && a.ints.len() > MAX_RANK {
