@@ -456,7 +456,8 @@ mod tests {
 
     fn plan(bytes: &[u8]) -> Plan {
         let proto = onnx::decode_model(bytes).unwrap();
-        compile(proto.graph.as_ref().unwrap(), Kernel::detect()).unwrap()
+        let order = onnx::validate(&proto).unwrap();
+        compile(proto.graph.as_ref().unwrap(), &order, Kernel::detect()).unwrap()
     }
 
     fn kinds(p: &Plan) -> Vec<&'static str> {
