@@ -373,7 +373,7 @@ fn axol1tl_foreign(name: &str, seed: u64, bare: bool) -> Vec<u8> {
     finish(g, f)
 }
 
-/// [`axol1tl_foreign`]: the imported AXOL1TL-style graph with scaling and saturation.
+/// `axol1tl_foreign`: the imported AXOL1TL-style graph with scaling and saturation.
 pub fn axol1tl_imported(seed: u64) -> Vec<u8> {
     axol1tl_foreign("axol1tl_imported", seed, false)
 }
