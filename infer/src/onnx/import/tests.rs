@@ -252,8 +252,12 @@ fn non_finite_weights_are_refused_naming_the_tensor() {
         msg.contains("tensor \"w\" has the non-finite value inf at index 2"),
         "{msg}"
     );
-    // Loading refuses it too (with metadata, so that only the weight is at fault).
+    // Loading refuses it too (with metadata and the contract's names, so that only the weight
+    // is at fault).
     crate::contract::ModelMetadata::new(names(&["a", "b", "c"])).write(&mut m);
+    let g = m.graph.as_mut().unwrap();
+    super::rename(g, "x", onnx::EVENTS);
+    super::rename(g, "out", onnx::SCORE);
     let e = crate::Model::from_bytes(&onnx::encode_model(&m), "m").unwrap_err();
     assert!(
         e.to_string()
