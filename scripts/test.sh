@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All tests: Rust (unit, integration, doc), the quickstart end to end, ONNX checker and
 # ONNX Runtime against the runtime, and the C/C++ API through CMake/CTest (with valgrind).
-# Needs cmake, valgrind, pkg-config and the Python packages onnx, onnxruntime, numpy, pyarrow
+# Needs cmake, valgrind, pkg-config and the Python packages onnx, onnxruntime, numpy, pyarrow, scikit-learn, uproot, awkward
 # (.ci/run installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
