@@ -502,6 +502,23 @@ mod tests {
         let meta = crate::ModelMetadata::new(vec!["a".into(), "b".into(), "c".into()]);
         let bytes = crate::onnx::encode_model(&g.into_model(&meta));
         assert_eq!(kinds(&plan(&bytes)), ["map", "gemv", "reduce"]);
+        // bead's export selects its columns with a Gather and joins the groups with a Concat;
+        // with every column linear both are the identity and cost no step.
+        let mut g = crate::onnx::GraphBuilder::new("identity", 3);
+        let x = g.gather_columns(crate::onnx::EVENTS, &[0, 1, 2]);
+        let x = g.op("Concat", &[&x], vec![crate::onnx::attr_int("axis", 1)]);
+        let mean = g.constant("mean", &[3], &[0.5, -1.0, 2.0]);
+        let x = g.op("Sub", &[&x, &mean], vec![]);
+        let w = g.constant("w", &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let y = g.op("MatMul", &[&x, &w], vec![]);
+        let score = g.reduce_sum(&y, 1, false);
+        g.output(crate::onnx::SCORE, &score, &[]);
+        let meta = crate::ModelMetadata::new(vec!["a".into(), "b".into(), "c".into()]);
+        let bytes = crate::onnx::encode_model(&g.into_model(&meta));
+        assert_eq!(kinds(&plan(&bytes)), ["gemv", "reduce"]);
+        // x = (1, 1, 1): x − mean = (0.5, 2, −1); · W = (0.5 + 6 − 5, 1 + 8 − 6) = (1.5, 3).
+        let model = crate::Model::from_bytes(&bytes, "identity.onnx").unwrap();
+        assert_eq!(model.session().score(&[1.0, 1.0, 1.0]).unwrap(), 4.5);
         // The bare MLP and bead's own export (standardisation folded into the first layer).
         for bytes in [
             bead_testkit::models::axol1tl_bare(1),

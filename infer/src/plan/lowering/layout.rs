@@ -384,6 +384,12 @@ impl Builder {
     }
 
     fn gather_buf(&mut self, buf: Buf, map: &[usize]) -> Buf {
+        // Selecting every value in order (the exporter's column selection when no column is
+        // transformed) is the buffer itself: no copy. Steps never write their inputs, so
+        // sharing the buffer is safe.
+        if map.len() == buf.len && map.iter().enumerate().all(|(i, j)| i == *j) {
+            return buf;
+        }
         let dst = self.new_buf(map.len());
         self.push(Step::Gather {
             src: buf,
@@ -501,6 +507,13 @@ impl Builder {
         }
         if let Some(x) = out_dims.get_mut(a) {
             *x = total;
+        }
+        // A Concat of one per-event tensor is that tensor (the exporter's single input group).
+        if let [(_, PartSrc::Buf(buf))] = per_event.as_slice() {
+            return Ok(Val::Dyn {
+                buf: *buf,
+                dims: out_dims,
+            });
         }
         let outer = numel(out_dims.get(..a).unwrap_or_default());
         let mut parts = Vec::new();
