@@ -9,41 +9,20 @@ use pb::tensor_shape_proto::dimension::Value as Dim;
 
 use crate::bytes::{below, interesting};
 
-/// Operators to swap in: the supported ones and a few that are not.
-const OPS: &[&str] = &[
-    "Gather",
-    "Concat",
-    "Add",
-    "Sub",
-    "Mul",
-    "Div",
-    "Min",
-    "Max",
-    "Neg",
-    "Abs",
-    "Log",
-    "Exp",
-    "Sqrt",
-    "Sin",
-    "Cos",
-    "Tanh",
-    "Sigmoid",
-    "Relu",
-    "MatMul",
-    "Gemm",
-    "ReduceSum",
-    "ReduceMin",
-    "ReduceMax",
-    "Reshape",
-    "Greater",
-    "Less",
-    "Cast",
-    "Identity",
-    "Constant",
-    "Softmax",
-    "LSTM",
-    "If",
-];
+/// Operators to swap in besides the supported ones ([`onnx::SUPPORTED_OPS`]): a few that are
+/// not, so that refusals are exercised too.
+const UNSUPPORTED_OPS: &[&str] = &["Softmax", "LSTM", "If"];
+
+/// An operator to swap in: supported or not.
+fn some_op(rng: &mut Rng) -> &'static str {
+    let n = onnx::SUPPORTED_OPS.len() + UNSUPPORTED_OPS.len();
+    let k = below(rng, n);
+    onnx::SUPPORTED_OPS
+        .get(k)
+        .or_else(|| UNSUPPORTED_OPS.get(k - onnx::SUPPORTED_OPS.len()))
+        .copied()
+        .unwrap_or("Identity")
+}
 
 /// Every ONNX data type number, and a few that are none.
 fn data_type(rng: &mut Rng) -> i32 {
@@ -151,7 +130,7 @@ fn mutate_node(rng: &mut Rng, g: &mut pb::GraphProto, i: usize) {
     let name = some_name(rng, g);
     let Some(n) = g.node.get_mut(i) else { return };
     match below(rng, 9) {
-        0 => n.op_type = OPS[below(rng, OPS.len())].to_owned(),
+        0 => n.op_type = some_op(rng).to_owned(),
         1 if !n.input.is_empty() => {
             // Many copies of one input (the nested-Concat allocation bomb).
             let j = below(rng, n.input.len());

@@ -33,7 +33,7 @@ use crate::onnx::pb;
 pub(crate) use ir::{Buf, Step};
 
 /// Operators the runtime executes (default ONNX domain).
-pub(crate) const SUPPORTED_OPS: &[&str] = &[
+pub const SUPPORTED_OPS: &[&str] = &[
     // Linear algebra.
     "MatMul",
     "Gemm",

@@ -84,6 +84,8 @@ pub fn load_events(
         rows: usize,
         out: Out<'a>,
     }
+    // The source vocabulary, when the events are labelled.
+    let mut sources: Vec<String> = Vec::new();
     let mut jobs: Vec<Job<'_>> = Vec::new();
     let mut job_ranges = Vec::new(); // (global row start, rows, file)
     {
@@ -212,7 +214,7 @@ pub fn load_events(
 
         // labels: job-local indices -> vocabulary indices
         if has_labels {
-            let sources: Vec<String> = match vocabulary {
+            sources = match vocabulary {
                 Some(v) => v.to_vec(),
                 None => {
                     let mut all: Vec<String> = locals
@@ -246,27 +248,13 @@ pub fn load_events(
                     *l = map[*l as usize];
                 }
             }
-            return Ok(EventTable {
-                feature_names: plan.feature_names.clone(),
-                features,
-                labels,
-                sources,
-                weights,
-                passthrough: plan
-                    .passthrough
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .zip(pass)
-                    .collect(),
-                file_rows: files.iter().map(|f| (f.path.clone(), f.rows)).collect(),
-            });
         }
     }
     Ok(EventTable {
         feature_names: plan.feature_names.clone(),
         features,
-        labels: Vec::new(),
-        sources: Vec::new(),
+        labels,
+        sources,
         weights,
         passthrough: plan
             .passthrough
