@@ -101,6 +101,7 @@ impl Corpus {
         let mut files = Vec::new();
         collect(&root.join("runs"), 2, &mut files);
         collect(&root.join("data/sample"), 3, &mut files);
+        collect(&root.join("fuzz/corpus"), 2, &mut files);
         files.sort();
         for path in files {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");

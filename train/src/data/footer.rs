@@ -11,15 +11,17 @@
 //!   value counts add up to the chunk's, and a dictionary-encoded page comes after a
 //!   dictionary page. Only the headers are read (a few bytes per page), not the pages.
 //!
+//! * against what a page can hold: a page header may not claim more decompressed bytes than
+//!   its values can take (the reader allocates the claim before decompressing).
+//!
 //! A file that fails any check is a [`DataError::Parquet`] naming the file, the column and the
-//! row group. Page contents are not checked here; the readers report short or corrupt pages
-//! as they decode them.
+//! row group. Page contents are checked as they are read, by `page_check`.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use parquet::basic::Encoding;
+use parquet::basic::{Encoding, Type as PhysicalType};
 use parquet::file::metadata::{ColumnChunkMetaData, ParquetMetaData};
 
 use super::DataError;
@@ -163,13 +165,21 @@ fn walk_pages(file: &mut File, chunk: &ColumnChunkMetaData) -> Result<(), String
                 header.len + header.compressed_size
             ));
         }
+        let most = most_page_bytes(chunk, &header.kind);
+        if header.uncompressed_size > most {
+            return Err(format!(
+                "page at byte {at} claims {} bytes once decompressed, more than its values can \
+                 take ({most} at most)",
+                header.uncompressed_size
+            ));
+        }
         match header.kind {
-            PageKind::Dictionary if at != start => {
+            PageKind::Dictionary { .. } if at != start => {
                 return Err(format!(
                     "dictionary page at byte {at} is not the chunk's first"
                 ));
             }
-            PageKind::Dictionary => dictionary = true,
+            PageKind::Dictionary { .. } => dictionary = true,
             PageKind::Data {
                 values: v,
                 encoding,
@@ -198,6 +208,38 @@ fn walk_pages(file: &mut File, chunk: &ColumnChunkMetaData) -> Result<(), String
         ));
     }
     Ok(())
+}
+
+/// Largest decompressed page that any reader will allocate for one page.
+const MAX_PAGE_BYTES: u64 = 512 << 20;
+
+/// The most bytes a page of `kind` in `chunk` can hold once decompressed, so that a header
+/// claiming gigabytes for a few values is refused before the reader allocates them. For
+/// fixed-width types a value takes at most its width (at least 8 bytes, for a dictionary
+/// index run of its own) plus 8 bytes of levels and run headers; byte arrays have no width.
+fn most_page_bytes(chunk: &ColumnChunkMetaData, kind: &PageKind) -> u64 {
+    let width = match chunk.column_type() {
+        PhysicalType::BOOLEAN => Some(1),
+        PhysicalType::INT32 | PhysicalType::FLOAT => Some(4),
+        PhysicalType::INT64 | PhysicalType::DOUBLE => Some(8),
+        PhysicalType::INT96 => Some(12),
+        PhysicalType::FIXED_LEN_BYTE_ARRAY => {
+            u64::try_from(chunk.column_descr().type_length()).ok()
+        }
+        PhysicalType::BYTE_ARRAY => None,
+    };
+    let per_value = |values: i32, per: u64| {
+        u64::try_from(values)
+            .unwrap_or(0)
+            .saturating_mul(per)
+            .saturating_add(4096)
+    };
+    let most = match (kind, width) {
+        (PageKind::Data { values, .. }, Some(w)) => per_value(*values, w.max(8) + 8),
+        (PageKind::Dictionary { values }, Some(w)) => per_value(*values, w),
+        _ => MAX_PAGE_BYTES,
+    };
+    most.min(MAX_PAGE_BYTES)
 }
 
 fn is_dictionary(encoding: i32) -> bool {
@@ -305,6 +347,44 @@ mod tests {
             msg.contains("1000000000 rows") && msg.contains("1000 values"),
             "{msg}"
         );
+    }
+
+    /// A page header claiming far more decompressed bytes than its values can take: the
+    /// parquet crate allocates the claim (up to 2 GiB) before decompressing.
+    #[test]
+    fn page_claiming_too_many_decompressed_bytes_is_refused() {
+        let d = tmpdir("footer-uncompressed");
+        let p = d.join("bomb.parquet");
+        small_file(&p, 100, 100);
+        let mut bytes = std::fs::read(&p).unwrap();
+        let meta = parquet::file::metadata::ParquetMetaDataReader::decode_metadata(
+            &bytes[footer_range(&bytes)],
+        )
+        .unwrap();
+        let (start, _) = meta.row_group(0).column(0).byte_range();
+        let at = start as usize;
+        // Field 1 (page type, one byte), then field 2: the uncompressed size, a varint that
+        // is rewritten as the largest positive zigzag value of the same length.
+        assert_eq!(bytes[at + 2], 0x15, "field 2 follows field 1");
+        let len = bytes[at + 3..].iter().position(|b| b & 0x80 == 0).unwrap() + 1;
+        let before = PageHeader::parse(&bytes[at..]).unwrap();
+        for (i, b) in bytes[at + 3..at + 3 + len].iter_mut().enumerate() {
+            *b = if i == 0 {
+                0xFE
+            } else if i + 1 < len {
+                0xFF
+            } else {
+                0x7F
+            };
+        }
+        let after = PageHeader::parse(&bytes[at..]).unwrap();
+        assert!(
+            after.uncompressed_size > 4 * before.uncompressed_size,
+            "{after:?}"
+        );
+        std::fs::write(&p, &bytes).unwrap();
+        let msg = parquet_message(load(&p), &p);
+        assert!(msg.contains("once decompressed"), "{msg}");
     }
 
     /// A footer whose row groups and column chunks all agree on 2·10⁷ rows that the pages do

@@ -71,6 +71,7 @@ mod error;
 mod footer;
 mod inspect;
 mod load;
+mod page_check;
 mod page_header;
 mod parquet;
 mod root;

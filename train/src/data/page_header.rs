@@ -12,17 +12,17 @@ pub(super) struct PageHeader {
     pub(super) len: u64,
     /// Bytes of the page after the header.
     pub(super) compressed_size: u64,
+    /// Bytes of the page once decompressed: what the reader allocates for it.
+    pub(super) uncompressed_size: u64,
     pub(super) kind: PageKind,
 }
 
 #[derive(Debug, PartialEq)]
 pub(super) enum PageKind {
     /// `DATA_PAGE` or `DATA_PAGE_V2`: value count (nulls included) and encoding.
-    Data {
-        values: i32,
-        encoding: i32,
-    },
-    Dictionary,
+    Data { values: i32, encoding: i32 },
+    /// `DICTIONARY_PAGE`: the number of dictionary entries.
+    Dictionary { values: i32 },
     /// `INDEX_PAGE` and page types from later format versions: skipped, as the reader does.
     Other,
 }
@@ -39,14 +39,15 @@ impl PageHeader {
     /// Parse the header at the start of `bytes`.
     pub(super) fn parse(bytes: &[u8]) -> Result<PageHeader, Malformed> {
         let mut c = Compact { bytes, at: 0 };
-        let (mut page_type, mut compressed) = (None, None);
+        let (mut page_type, mut compressed, mut uncompressed) = (None, None, None);
         // (num_values, encoding) of a DataPageHeader (field 5) and a DataPageHeaderV2 (8).
         let mut data_v1: Option<(i32, i32)> = None;
         let mut data_v2: Option<(i32, i32)> = None;
-        let mut dictionary = false;
+        let mut dictionary: Option<i32> = None;
         c.fields(0, |c, id, ty| {
             match (id, ty) {
                 (1, I32) => page_type = Some(c.i32()?),
+                (2, I32) => uncompressed = Some(c.i32()?),
                 (3, I32) => compressed = Some(c.i32()?),
                 // DataPageHeader and DataPageHeaderV2: num_values is field 1 in both; the
                 // encoding is field 2 (v1) or 4 (v2).
@@ -66,9 +67,19 @@ impl PageHeader {
                         .ok_or(Malformed::Bad("data page header without values"))?;
                     *(if id == 5 { &mut data_v1 } else { &mut data_v2 }) = Some(found);
                 }
+                // DictionaryPageHeader: num_values is field 1.
                 (7, STRUCT) => {
-                    c.skip(ty, 0)?;
-                    dictionary = true;
+                    let mut values = None;
+                    c.fields(1, |c, id, ty| {
+                        match (id, ty) {
+                            (1, I32) => values = Some(c.i32()?),
+                            _ => c.skip(ty, 1)?,
+                        }
+                        Ok(())
+                    })?;
+                    dictionary = Some(
+                        values.ok_or(Malformed::Bad("dictionary page header without values"))?,
+                    );
                 }
                 _ => c.skip(ty, 0)?,
             }
@@ -77,6 +88,9 @@ impl PageHeader {
         let compressed = compressed.ok_or(Malformed::Bad("no page size"))?;
         let compressed_size =
             u64::try_from(compressed).map_err(|_| Malformed::Bad("negative page size"))?;
+        let uncompressed = uncompressed.ok_or(Malformed::Bad("no uncompressed page size"))?;
+        let uncompressed_size = u64::try_from(uncompressed)
+            .map_err(|_| Malformed::Bad("negative uncompressed page size"))?;
         let kind = match page_type.ok_or(Malformed::Bad("no page type"))? {
             // DATA_PAGE and DATA_PAGE_V2, each with its own header struct.
             t @ (0 | 3) => {
@@ -84,13 +98,16 @@ impl PageHeader {
                 let (values, encoding) = header.ok_or(Malformed::Bad("no data page header"))?;
                 PageKind::Data { values, encoding }
             }
-            2 if dictionary => PageKind::Dictionary,
-            2 => return Err(Malformed::Bad("no dictionary page header")),
+            2 => match dictionary {
+                Some(values) => PageKind::Dictionary { values },
+                None => return Err(Malformed::Bad("no dictionary page header")),
+            },
             _ => PageKind::Other,
         };
         Ok(PageHeader {
             len: c.at as u64,
             compressed_size,
+            uncompressed_size,
             kind,
         })
     }
@@ -271,6 +288,7 @@ mod tests {
             PageHeader {
                 len: bytes.len() as u64,
                 compressed_size: 60,
+                uncompressed_size: 100,
                 kind: PageKind::Data {
                     values: 7,
                     encoding: 8

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
+use parquet::column::reader::{ColumnReader, ColumnReaderImpl, get_column_reader};
 use parquet::data_type::{
     ByteArray, ByteArrayType, DataType, DoubleType, FloatType, Int32Type, Int64Type,
 };
@@ -13,6 +13,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use super::DataError;
 use super::error::parquet_err;
 use super::load::{Ctx, LocalLabels, Out, PassSlice, Target, targets};
+use super::page_check::CheckedPages;
 
 /// Rows decoded per block (per column) while reading a Parquet row group.
 const BLOCK_ROWS: usize = 4096;
@@ -95,13 +96,13 @@ pub(super) fn run_parquet(
     let mut cols: Vec<(Typed, Buf, i16, Target, usize)> = Vec::with_capacity(tg.len());
     for &(ci, target) in &tg {
         let info = &f.columns[ci];
-        let cr = rg.get_column_reader(info.index).map_err(|e| {
-            parquet_err(
-                path,
-                &format!("column `{}`, row group {group}: ", info.name),
-                e,
-            )
-        })?;
+        let context = || format!("column `{}`, row group {group}: ", info.name);
+        // Every page passes `CheckedPages` before the crate's decoders see it.
+        let descr = rg.metadata().column(info.index).column_descr_ptr();
+        let pages = rg
+            .get_column_page_reader(info.index)
+            .map_err(|e| parquet_err(path, &context(), e))?;
+        let cr = get_column_reader(descr.clone(), Box::new(CheckedPages::new(pages, &descr)));
         let (typed, buf) = match cr {
             ColumnReader::FloatColumnReader(r) => (Typed::F32(r), Buf::F32(Vec::new())),
             ColumnReader::DoubleColumnReader(r) => (Typed::F64(r), Buf::F64(Vec::new())),
