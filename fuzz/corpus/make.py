@@ -54,6 +54,29 @@ write(
         "ht": "BYTE_STREAM_SPLIT",
     },
 )
+# The same uncompressed, so that mutations reach the encoded values directly.
+write(
+    "v2_delta_bss_none",
+    table(),
+    data_page_version="2.0",
+    use_dictionary=False,
+    compression="none",
+    data_page_size=512,
+    column_encoding={
+        "event_id": "DELTA_BINARY_PACKED",
+        "n_jets": "DELTA_BINARY_PACKED",
+        "source": "DELTA_BYTE_ARRAY",
+        "met_pt": "BYTE_STREAM_SPLIT",
+    },
+)
+write(
+    "v1_delta_length_none",
+    table(),
+    data_page_version="1.0",
+    use_dictionary=False,
+    compression="none",
+    column_encoding={"source": "DELTA_LENGTH_BYTE_ARRAY"},
+)
 # v1 pages: DELTA_LENGTH_BYTE_ARRAY strings, PLAIN numbers, gzip, small pages.
 write(
     "v1_delta_length_gzip",

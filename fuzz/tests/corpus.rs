@@ -34,7 +34,12 @@ fn every_encoding_loads_the_same_events() {
     let reference = load("defaults.parquet").unwrap();
     assert_eq!(reference.len(), 300);
     assert_eq!(reference.sources.len(), 3);
-    for name in ["v2_delta_bss_zstd.parquet", "v1_delta_length_gzip.parquet"] {
+    for name in [
+        "v2_delta_bss_zstd.parquet",
+        "v2_delta_bss_none.parquet",
+        "v1_delta_length_gzip.parquet",
+        "v1_delta_length_none.parquet",
+    ] {
         let t = load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(t.feature_names, reference.feature_names, "{name}");
         assert_eq!(t.features, reference.features, "{name}");
