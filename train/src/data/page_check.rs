@@ -577,7 +577,14 @@ fn delta_byte_arrays(data: &[u8], levels: usize) -> Result<(), String> {
             data.len()
         )
     })?;
-    delta_length_arrays(suffixes, levels).map(|_| ())
+    // The decoder takes one suffix per prefix, and panics when the suffixes run out.
+    let suffix_count = delta_length_arrays(suffixes, levels)?;
+    if suffix_count < total {
+        return Err(format!(
+            "DELTA_BYTE_ARRAY with {total} prefixes but {suffix_count} suffixes"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -752,6 +759,15 @@ mod tests {
         both.extend(&data);
         assert_eq!(delta_byte_arrays(&both, 3), Ok(()));
         assert!(delta_byte_arrays(&both[..both.len() - 2], 3).is_err());
+        // Fewer suffixes than prefixes (the decoder reads an unset value).
+        let mut short = delta(3, 0, 1);
+        short.extend(delta(2, 2, 1));
+        short.extend(b"abcde");
+        assert!(
+            delta_byte_arrays(&short, 3)
+                .unwrap_err()
+                .contains("2 suffixes")
+        );
     }
 
     #[test]
