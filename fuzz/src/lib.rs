@@ -1,12 +1,13 @@
 //! Deterministic mutation fuzzing of bead's loaders, on stable Rust.
 //!
-//! Valid inputs (the test models of `bead_testkit::models`, any `runs/*/*.onnx`, and the
-//! Parquet and CSV files of `data/sample/`) are mutated, and each mutant is fed to a loader:
+//! Valid inputs (the test models of `bead_testkit::models`, any `runs/*/*.onnx`, the Parquet
+//! and CSV files of `data/sample/` and `fuzz/corpus/`, and the ROOT fixtures of
+//! `train/tests/data/root/`) are mutated, and each mutant is fed to a loader:
 //!
 //! - `model`: [`bead_infer::Model::from_bytes`], then a session scores a few events with every
 //!   gemv kernel, and for a model that loads, tract's reference evaluator is built and run
 //!   (tract must never see a file that makes it panic);
-//! - `parquet`, `csv`: [`bead_train::load_events`] on the mutant written to a file.
+//! - `parquet`, `csv`, `root`: [`bead_train::load_events`] on the mutant written to a file.
 //!
 //! Mutant `i` of a target is a pure function of the seed, the target and `i` ([`mutant`]), so
 //! a run is reproducible and a crash can be regenerated from its index. The `bead-fuzz`
@@ -39,11 +40,13 @@ pub enum Target {
     Parquet,
     /// CSV event files.
     Csv,
+    /// ROOT event files (TTrees of flat branches, read by bead's own reader).
+    Root,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 3] = [Target::Model, Target::Parquet, Target::Csv];
+    pub const ALL: [Target; 4] = [Target::Model, Target::Parquet, Target::Csv, Target::Root];
 
     /// Its name on the command line and in `fuzz/regressions/`.
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Target {
             Target::Model => "model",
             Target::Parquet => "parquet",
             Target::Csv => "csv",
+            Target::Root => "root",
         }
     }
 
@@ -60,6 +64,7 @@ impl Target {
             Target::Model => "onnx",
             Target::Parquet => "parquet",
             Target::Csv => "csv",
+            Target::Root => "root",
         }
     }
 
@@ -78,7 +83,7 @@ impl fmt::Display for Target {
 /// The valid inputs mutants are made from.
 #[derive(Debug, Default)]
 pub struct Corpus {
-    inputs: [Vec<(String, Vec<u8>)>; 3],
+    inputs: [Vec<(String, Vec<u8>)>; 4],
 }
 
 impl Corpus {
@@ -102,6 +107,7 @@ impl Corpus {
         collect(&root.join("runs"), 2, &mut files);
         collect(&root.join("data/sample"), 3, &mut files);
         collect(&root.join("fuzz/corpus"), 2, &mut files);
+        collect(&root.join("train/tests/data/root"), 1, &mut files);
         files.sort();
         for path in files {
             let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
@@ -170,6 +176,7 @@ pub fn mutant(corpus: &Corpus, target: Target, seed: u64, index: u64) -> Vec<u8>
         match target {
             Target::Model => onnx::mutate(&mut rng, &mut data, other),
             Target::Parquet => bytes::mutate(&mut rng, &mut data, other, true),
+            Target::Root => bytes::mutate(&mut rng, &mut data, other, false),
             Target::Csv => csv::mutate(&mut rng, &mut data, other),
         }
     }
@@ -191,7 +198,7 @@ pub enum Outcome {
 pub fn run(target: Target, bytes: &[u8], dir: &Path) -> Outcome {
     match target {
         Target::Model => run_model(bytes),
-        Target::Parquet | Target::Csv => run_table(target, bytes, dir),
+        Target::Parquet | Target::Csv | Target::Root => run_table(target, bytes, dir),
     }
 }
 

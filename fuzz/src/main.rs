@@ -1,7 +1,7 @@
 //! `bead-fuzz`: runs mutants of valid models and event files through bead's loaders.
 //!
 //! ```text
-//! bead-fuzz [run] [--seed S] [--iterations N] [--seconds T] [--targets model,parquet,csv]
+//! bead-fuzz [run] [--seed S] [--iterations N] [--seconds T] [--targets model,parquet,csv,root]
 //!                 [--jobs J] [--batch B] [--timeout T] [--root DIR] [--regressions DIR]
 //!                 [--mismatches DIR]
 //! bead-fuzz replay [DIR]
@@ -34,7 +34,7 @@ use bead_fuzz::{Corpus, Outcome, Target};
 static ALLOC: bead_fuzz::CappedAlloc = bead_fuzz::CappedAlloc;
 
 const USAGE: &str = "usage: bead-fuzz [run] [--seed S] [--iterations N] [--seconds T] \
-[--targets model,parquet,csv] [--jobs J] [--batch B] [--timeout SECONDS] [--root DIR] \
+[--targets model,parquet,csv,root] [--jobs J] [--batch B] [--timeout SECONDS] [--root DIR] \
 [--regressions DIR] [--mismatches DIR]\n       bead-fuzz replay [DIR]";
 
 fn main() -> ExitCode {
@@ -248,13 +248,14 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     }
     let o = &shared.options;
     println!(
-        "bead-fuzz: seed {}, {:.1} s, {} jobs, corpus {} models, {} parquet, {} csv",
+        "bead-fuzz: seed {}, {:.1} s, {} jobs, corpus {} models, {} parquet, {} csv, {} root",
         o.seed,
         start.elapsed().as_secs_f64(),
         o.jobs,
         shared.corpus.inputs(Target::Model).len(),
         shared.corpus.inputs(Target::Parquet).len(),
         shared.corpus.inputs(Target::Csv).len(),
+        shared.corpus.inputs(Target::Root).len(),
     );
     let stats = shared.stats.lock().map(|s| s.clone()).unwrap_or_default();
     for (t, s) in &stats {

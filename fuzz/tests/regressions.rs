@@ -23,7 +23,7 @@ fn regression_inputs_load_or_are_refused() {
     let dir = regressions_dir();
     let files = bead_fuzz::regressions(&dir);
     let tmp = bead_testkit::temp_dir("fuzz-replay");
-    let mut seen = [0usize; 3];
+    let mut seen = [0usize; 4];
     for (t, path) in &files {
         let bytes = std::fs::read(path).unwrap();
         let outcome = bead_fuzz::run(*t, &bytes, tmp.path());

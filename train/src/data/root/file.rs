@@ -36,6 +36,11 @@ impl<'a> Cursor<'a> {
         self.pos
     }
 
+    /// Length of the whole record.
+    pub(super) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Position counted from the start of the key (as ROOT's references are).
     pub(super) fn key_pos(&self) -> usize {
         self.pos + self.origin

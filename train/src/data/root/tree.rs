@@ -197,6 +197,14 @@ fn versioned(c: &mut Cursor<'_>) -> Res<(usize, i16)> {
         return Err("object without a byte count".into());
     }
     let end = start + 4 + (bcnt & !BYTE_COUNT_MASK) as usize;
+    // Counts read inside the object are bounded by its end, so the end must be real.
+    if end > c.len() {
+        return Err(format!(
+            "object of {} bytes at offset {start} runs past the end of its {}-byte record",
+            end - start,
+            c.len()
+        ));
+    }
     let version = c.i16()?;
     Ok((end, version))
 }
@@ -516,6 +524,14 @@ fn basket(
     let (content, tail) = data.split_at(border);
     // Entry boundaries: fixed for scalars, stored after the content otherwise.
     let bounds: Vec<usize> = if prim == Prim::Str || jagged {
+        // Each entry has a 4-byte offset after the content: a count the tail cannot hold
+        // is corrupt (and must not size an allocation).
+        if nev > tail.len() / 4 {
+            return Err(format!(
+                "corrupt basket ({nev} entries, {} bytes of entry offsets)",
+                tail.len()
+            ));
+        }
         let mut t = Cursor::new(tail, 0);
         let _count = t.i32()?;
         let mut b = Vec::with_capacity(nev + 1);
