@@ -181,6 +181,11 @@ impl Builder {
         name: &str,
     ) -> Result<Option<Vec<i64>>, CompileError> {
         match self.opt_input(node, i)? {
+            // Starts, ends, axes and steps are 1-D in ONNX; ONNX Runtime refuses a scalar.
+            Some(Val::Const(c)) if c.shape.len() != 1 => err(format!(
+                "input #{i} ({name}) of {} must be a 1-D tensor, not of shape {:?}",
+                node.op_type, c.shape
+            )),
             Some(Val::Const(c)) => c.ints().map(Some),
             Some(Val::Dyn { .. }) => err(format!(
                 "input #{i} ({name}) of {} must be a constant",
