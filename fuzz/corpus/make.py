@@ -37,38 +37,28 @@ def write(name, t, **kw):
 
 
 # v2 pages, no dictionary: DELTA_BINARY_PACKED integers, DELTA_BYTE_ARRAY strings,
-# BYTE_STREAM_SPLIT floats, zstd, several pages per chunk.
-write(
-    "v2_delta_bss_zstd",
-    table(),
-    data_page_version="2.0",
-    use_dictionary=False,
-    compression="zstd",
-    data_page_size=512,
-    column_encoding={
-        "event_id": "DELTA_BINARY_PACKED",
-        "n_jets": "DELTA_BINARY_PACKED",
-        "source": "DELTA_BYTE_ARRAY",
-        "met_pt": "BYTE_STREAM_SPLIT",
-        "j1_phi": "BYTE_STREAM_SPLIT",
-        "ht": "BYTE_STREAM_SPLIT",
-    },
-)
-# The same uncompressed, so that mutations reach the encoded values directly.
-write(
-    "v2_delta_bss_none",
-    table(),
-    data_page_version="2.0",
-    use_dictionary=False,
-    compression="none",
-    data_page_size=512,
-    column_encoding={
-        "event_id": "DELTA_BINARY_PACKED",
-        "n_jets": "DELTA_BINARY_PACKED",
-        "source": "DELTA_BYTE_ARRAY",
-        "met_pt": "BYTE_STREAM_SPLIT",
-    },
-)
+# BYTE_STREAM_SPLIT floats, several pages per chunk; zstd, and uncompressed so that mutations
+# reach the encoded values directly.
+DELTA_BSS = {
+    "event_id": "DELTA_BINARY_PACKED",
+    "n_jets": "DELTA_BINARY_PACKED",
+    "source": "DELTA_BYTE_ARRAY",
+    "met_pt": "BYTE_STREAM_SPLIT",
+    "j1_phi": "BYTE_STREAM_SPLIT",
+    "ht": "BYTE_STREAM_SPLIT",
+}
+for codec in ["zstd", "none"]:
+    write(
+        f"v2_delta_bss_{codec}",
+        table(),
+        data_page_version="2.0",
+        use_dictionary=False,
+        compression=codec,
+        data_page_size=512,
+        column_encoding=DELTA_BSS,
+    )
+# v1 pages: DELTA_LENGTH_BYTE_ARRAY strings, PLAIN numbers; uncompressed, and gzip with
+# small pages.
 write(
     "v1_delta_length_none",
     table(),
@@ -77,7 +67,6 @@ write(
     compression="none",
     column_encoding={"source": "DELTA_LENGTH_BYTE_ARRAY"},
 )
-# v1 pages: DELTA_LENGTH_BYTE_ARRAY strings, PLAIN numbers, gzip, small pages.
 write(
     "v1_delta_length_gzip",
     table(),
