@@ -1,7 +1,8 @@
 //! Numeric kernels: the prepacked gemv and its batch form, a GEMM over a block of events
 //! (portable, AVX2+FMA, AVX-512F), fused elementwise chains ([`elementwise`]), elementwise ops
 //! (with vectorised transcendental functions from [`math`], compiled for each variant) and
-//! reductions. All `unsafe` code of the crate lives here, in `x86`, `x86_ew`, `x86_gemm` and
+//! reductions, and dense chains ([`chain`]: consecutive gemvs and their Σx² head as one step).
+//! All `unsafe` code of the crate lives here, in `x86`, `x86_chain`, `x86_ew`, `x86_gemm` and
 //! `x86_math512`.
 //!
 //! The gemv computes `y = x·W + b` (optionally followed by ReLU) with `W` prepacked row-major as
@@ -11,11 +12,15 @@
 //! NaN semantics follow ONNX Runtime: `Relu`, `Max` and `Min` (and so `Clip`) return NaN for a
 //! NaN input, in every variant.
 
+pub(crate) mod chain;
 pub(crate) mod elementwise;
 pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_chain;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_ew;
@@ -29,7 +34,11 @@ mod x86_math512;
 #[cfg(test)]
 mod tests_fused;
 
+pub(crate) use chain::{Chain, Dense, SumSq};
 pub(crate) use elementwise::MapOp;
+
+/// The environment variable that caps the kernel models load with ([`Kernel::from_env`]).
+pub const KERNEL_ENV: &str = "BEAD_KERNEL";
 
 /// Output widths of the gemv are padded to a multiple of this.
 pub(crate) const LANES: usize = 16;
@@ -88,6 +97,43 @@ impl Kernel {
             .last()
             .copied()
             .unwrap_or(Kernel(Isa::Scalar))
+    }
+
+    /// The variant models load with: [`detect`](Self::detect)'s, or when the environment
+    /// variable [`KERNEL_ENV`] is set (read once per process), the fastest variant this CPU
+    /// supports that is no faster than the one it names (`portable`, `avx2+fma` or `avx2`,
+    /// `avx512f` or `avx512`): a way to measure or compare the slower kernels on a faster CPU.
+    /// An unknown name is an error that lists the names.
+    pub(crate) fn from_env() -> Result<Kernel, String> {
+        static CAP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let cap = CAP.get_or_init(|| {
+            std::env::var_os(KERNEL_ENV).map(|v| v.to_string_lossy().trim().to_ascii_lowercase())
+        });
+        let Some(cap) = cap.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(Kernel::detect());
+        };
+        let rank = match cap {
+            "portable" => 0,
+            "avx2+fma" | "avx2" => 1,
+            "avx512f" | "avx512" => 2,
+            _ => {
+                return Err(format!(
+                    "{KERNEL_ENV}={cap:?} names no kernel (use portable, avx2+fma or avx512f)"
+                ));
+            }
+        };
+        let rank_of = |k: &Kernel| match k.0 {
+            Isa::Scalar => 0,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => 1,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 2,
+        };
+        Ok(Kernel::available()
+            .into_iter()
+            .filter(|k| rank_of(k) <= rank)
+            .last()
+            .unwrap_or(Kernel(Isa::Scalar)))
     }
 
     /// The portable variant.
@@ -563,9 +609,13 @@ pub(crate) fn gather(src: &[f32], idx: &[u32], dst: &mut [f32]) {
 
 /// Index of the first NaN or infinite value.
 pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
-    // Branch-free scan first (vectorizes), then locate.
-    let any = x.iter().fold(false, |acc, v| acc | !v.is_finite());
-    if any {
+    // Branch-free scan first, then locate. A float is NaN or infinite when its exponent bits
+    // are all ones, that is when `|bits| + 2^23` reaches bit 31: an OR of integer additions,
+    // which vectorises with the baseline instruction set (a fold over `is_finite` did not).
+    let any = x.iter().fold(0u32, |acc, v| {
+        acc | ((v.to_bits() & 0x7fff_ffff) + 0x0080_0000)
+    });
+    if any & 0x8000_0000 != 0 {
         x.iter().position(|v| !v.is_finite())
     } else {
         None
@@ -761,5 +811,19 @@ mod tests {
             first_non_finite(&[0.0, 1.0, f32::INFINITY, f32::NAN]),
             Some(2)
         );
+        // Every class of float, at every position of a row longer than a vector.
+        let finite = [0.0, -0.0, 1.0e-45, f32::MIN_POSITIVE, f32::MAX, f32::MIN, -3.5];
+        let bad = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
+        let bad = bad.iter().copied().chain([f32::from_bits(0x7f80_0001), f32::from_bits(0xffff_ffff)]);
+        let mut row: Vec<f32> = (0..37).map(|i| finite[i % finite.len()]).collect();
+        assert_eq!(first_non_finite(&row), None);
+        for v in bad {
+            for i in [0, 15, 16, 36] {
+                let old = row[i];
+                row[i] = v;
+                assert_eq!(first_non_finite(&row), Some(i), "{v} at {i}");
+                row[i] = old;
+            }
+        }
     }
 }

@@ -26,8 +26,12 @@ impl Plan {
     /// `bead bench`'s elementwise-overhead ratio; the result is meaningless).
     pub(crate) fn run_matrix_only(&self, arena: &mut [f32]) {
         for step in &self.steps {
-            if matches!(step, Step::Gemv { .. }) {
-                step.run(arena, self.kernel);
+            match step {
+                Step::Gemv { .. } => step.run(arena, self.kernel),
+                Step::Chain(c) => {
+                    self.kernel.chain(arena, c, false);
+                }
+                _ => {}
             }
         }
     }
@@ -38,18 +42,14 @@ impl Plan {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Gemv { src, w, b, .. } if !b.is_empty() => {
-                    let np = b.len();
-                    let k = src.len;
-                    let w = kernels::aligned(w, k * np);
-                    let used = |j: usize| {
-                        b.get(j).is_some_and(|v| *v != 0.0)
-                            || w.chunks_exact(np)
-                                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
-                    };
-                    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
-                    2.0 * k as f64 * m as f64
+                Step::Gemv { src, w, b, .. } => {
+                    gemv_flops(src.len, kernels::aligned(w, src.len * b.len()), b)
                 }
+                Step::Chain(c) => c
+                    .layers()
+                    .iter()
+                    .map(|l| gemv_flops(l.k, l.weights(), &l.b))
+                    .sum(),
                 _ => 0.0,
             })
             .sum()
@@ -70,6 +70,9 @@ impl Plan {
                 } => {
                     let w = kernels::aligned(w, src.len * b.len());
                     self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
+                }
+                Step::Chain(c) => {
+                    self.kernel.chain_rows(arena, l, n, c);
                 }
                 Step::Map { ops, src, dst } if src.len == dst.len => {
                     self.kernel
@@ -170,6 +173,9 @@ impl Step {
                     }
                 }
             }
+            Step::Chain(c) => {
+                kernel.chain(arena, c, true);
+            }
             Step::Nop => {}
             Step::Where { cond, a, b, dst } => {
                 let Some((lo, y, hi)) = split(arena, *dst) else {
@@ -189,6 +195,22 @@ impl Step {
             }
         }
     }
+}
+
+/// `2·k·m` for a gemv of `k` inputs, `m` being the output width without the padding columns
+/// (those after the last column with a nonzero weight or bias).
+fn gemv_flops(k: usize, w: &[f32], b: &[f32]) -> f64 {
+    let np = b.len();
+    if np == 0 {
+        return 0.0;
+    }
+    let used = |j: usize| {
+        b.get(j).is_some_and(|v| *v != 0.0)
+            || w.chunks_exact(np)
+                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
+    };
+    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
+    2.0 * k as f64 * m as f64
 }
 
 /// Splits the arena around `dst`: the floats before it, `dst` itself, the floats after it.

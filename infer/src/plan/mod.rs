@@ -9,7 +9,9 @@
 //!    standardisation) into the weights, `x · W + b → Relu` into one gemv and
 //!    `Mul(x, x) → ReduceSum` into one reduction, and drops dead steps;
 //! 3. [`arena`] gives every intermediate buffer an offset in one `f32` arena, reusing space
-//!    between buffers whose lifetimes do not overlap, and checks the result.
+//!    between buffers whose lifetimes do not overlap, and checks the result;
+//! 4. [`chain`] turns runs of gemvs that feed each other (and their Σμ² head) into one
+//!    [`Step::Chain`] each.
 //!
 //! Every size a file controls is checked against [`crate::limits`] before it is allocated
 //! ([`budget`]), and every pass is linear in the number of nodes (up to the few buffers live
@@ -19,6 +21,7 @@
 
 mod arena;
 mod budget;
+mod chain;
 mod executor;
 mod fusion;
 mod ir;
@@ -130,6 +133,7 @@ pub(crate) fn compile(
     if let Some(m) = &mut mu {
         layout.place(m);
     }
+    chain::build_chains(&mut steps);
     let plan = Plan {
         num_features,
         input,
