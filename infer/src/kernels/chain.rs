@@ -115,23 +115,41 @@ impl Kernel {
     /// Runs the chain on one event's arena (without its head unless `head`: what the matrix
     /// products alone cost, for `bead bench`). Returns `false` (and writes nothing) when the
     /// chain's views do not fit the arena or a layer's shape is invalid ([`Chain::extent`]).
-    #[allow(unsafe_code)]
     pub(crate) fn chain(self, arena: &mut [f32], c: &Chain, head: bool) -> bool {
-        if !c.extent().is_some_and(|e| e <= arena.len()) {
+        self.chain_from(arena, None, c, head)
+    }
+
+    /// [`chain`](Self::chain), the first layer reading `input` (its `k` floats) instead of the
+    /// arena when given: the caller's event needs no copy, and the first loads do not wait for
+    /// the copy's stores. Returns `false` (and writes nothing) also when `input` is shorter
+    /// than `k`.
+    #[allow(unsafe_code)]
+    pub(crate) fn chain_from(
+        self,
+        arena: &mut [f32],
+        input: Option<&[f32]>,
+        c: &Chain,
+        head: bool,
+    ) -> bool {
+        let k0 = c.layers().first().map_or(0, |l| l.k);
+        if !c.extent().is_some_and(|e| e <= arena.len()) || input.is_some_and(|x| x.len() < k0) {
             return false;
         }
         match self.0 {
-            super::Isa::Scalar => chain_portable(arena, c, head),
+            super::Isa::Scalar => chain_portable_from(arena, c, input, head),
             // Safety: `extent` checked every view against the arena (and each layer's shape);
-            // the pointer comes from the one `&mut` borrow; avx2 and fma were detected.
+            // the pointer comes from the one `&mut` borrow, `input` (a shared borrow, so not
+            // the arena) holds `k0` floats; avx2 and fma were detected.
             #[cfg(target_arch = "x86_64")]
             super::Isa::Avx2Fma => unsafe {
-                super::x86_chain::chain_avx2(arena.as_mut_ptr(), c, head);
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_avx2(arena.as_mut_ptr(), x, c, head);
             },
             // Safety: as above, with avx512f detected.
             #[cfg(target_arch = "x86_64")]
             super::Isa::Avx512 => unsafe {
-                super::x86_chain::chain_avx512(arena.as_mut_ptr(), c, head);
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_avx512(arena.as_mut_ptr(), x, c, head);
             },
         }
         true
@@ -139,9 +157,19 @@ impl Kernel {
 
     /// [`chain`](Self::chain) on `n` events of one arena, event `e`'s arena starting at
     /// `e·stride`; every event gets the same bits as [`chain`](Self::chain) on it alone.
-    /// Returns `false` (and writes nothing) when a view leaves a row or the arena.
+    /// With `input`, the first layer reads event `e`'s input from `input[e·k..][..k]` (`k` its
+    /// input width) instead of from the arena, which is then not written there (the caller's
+    /// rows need no copy). Returns `false` (and writes nothing) when a view leaves a row or
+    /// the arena, or `input` is shorter than `n·k`.
     #[allow(unsafe_code)]
-    pub(crate) fn chain_rows(self, arena: &mut [f32], stride: usize, n: usize, c: &Chain) -> bool {
+    pub(crate) fn chain_rows(
+        self,
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        c: &Chain,
+        input: Option<&[f32]>,
+    ) -> bool {
         let Some(end) = c.extent() else {
             return false;
         };
@@ -149,38 +177,59 @@ impl Kernel {
             .checked_sub(1)
             .and_then(|last| last.checked_mul(stride))
             .and_then(|o| o.checked_add(end));
-        if n == 0 || end > stride || !needed.is_some_and(|e| e <= arena.len()) {
+        let k0 = c.layers().first().map_or(0, |l| l.k);
+        let input_ok = input.is_none_or(|x| n.checked_mul(k0).is_some_and(|len| len <= x.len()));
+        if n == 0 || end > stride || !needed.is_some_and(|e| e <= arena.len()) || !input_ok {
             return n == 0;
         }
         match self.0 {
             super::Isa::Scalar => {
-                for row in arena.chunks_mut(stride).take(n) {
-                    chain_portable(row, c, true);
+                let rows = arena.chunks_mut(stride).take(n);
+                match input {
+                    Some(x) => {
+                        for (row, x) in rows.zip(x.chunks_exact(k0.max(1))) {
+                            chain_portable_from(row, c, Some(x), true);
+                        }
+                    }
+                    None => rows.for_each(|row| chain_portable_from(row, c, None, true)),
                 }
             }
             // Safety: every event's views lie in its own `stride` floats (`end <= stride`),
-            // inside the arena (`needed`); the pointer comes from the one `&mut` borrow; avx2
-            // and fma were detected.
+            // inside the arena (`needed`); the pointer comes from the one `&mut` borrow, and
+            // `input` (a shared borrow, so not the arena) holds `n·k0` floats; avx2 and fma
+            // were detected.
             #[cfg(target_arch = "x86_64")]
             super::Isa::Avx2Fma => unsafe {
-                super::x86_chain::chain_rows_avx2(arena.as_mut_ptr(), stride, n, c);
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_rows_avx2(arena.as_mut_ptr(), stride, n, c, x);
             },
             // Safety: as above, with avx512f detected.
             #[cfg(target_arch = "x86_64")]
             super::Isa::Avx512 => unsafe {
-                super::x86_chain::chain_rows_avx512(arena.as_mut_ptr(), stride, n, c);
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_rows_avx512(arena.as_mut_ptr(), stride, n, c, x);
             },
         }
         true
     }
 }
 
-/// The portable chain: each layer with the portable gemv, then the head (if `head`).
-fn chain_portable(arena: &mut [f32], c: &Chain, head: bool) {
-    for l in c.layers() {
+/// The portable chain: each layer with the portable gemv (the first reading `input` instead
+/// of the arena when given), then the head (if `head`).
+fn chain_portable_from(arena: &mut [f32], c: &Chain, input: Option<&[f32]>, head: bool) {
+    for (i, l) in c.layers().iter().enumerate() {
         let np = l.b.len();
-        if let Some((x, y)) = split_io(arena, l.src, l.k, l.dst, np) {
-            super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+        match input {
+            Some(x) if i == 0 => {
+                if let (Some(x), Some(y)) = (x.get(..l.k), arena.get_mut(l.dst..l.dst + np)) {
+                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                }
+            }
+            _ => {
+                if let Some((x, y)) = split_io(arena, l.src, l.k, l.dst, np) {
+                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                }
+            }
         }
     }
     if let Some(h) = c.head().filter(|_| head) {

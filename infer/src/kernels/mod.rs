@@ -250,13 +250,13 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_gemm::gemm_avx2(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+                x86_gemm::gemm_avx2(p.add(src), stride, p.add(dst), stride, n, k, w, b, relu);
             },
             // Safety: as above, with avx512f detected.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_gemm::gemm_avx512(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+                x86_gemm::gemm_avx512(p.add(src), stride, p.add(dst), stride, n, k, w, b, relu);
             },
         }
         true
@@ -377,6 +377,22 @@ impl Kernel {
             }
         }
         best
+    }
+
+    /// Index of the first NaN or infinite value of `x` ([`first_non_finite`] compiled for this
+    /// variant's vectors).
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) fn first_non_finite(self, x: &[f32]) -> Option<usize> {
+        match self.0 {
+            Isa::Scalar => first_non_finite(x),
+            // Safety: avx2 and fma detected (see `available`); no other requirement.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { x86::first_non_finite_avx2(x) },
+            // Safety: avx512f detected (see `available`); no other requirement.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::first_non_finite_avx512(x) },
+        }
     }
 
     /// `dst[i] = op(src[i])` over the common length, with this variant's instruction set.
@@ -608,6 +624,7 @@ pub(crate) fn gather(src: &[f32], idx: &[u32], dst: &mut [f32]) {
 }
 
 /// Index of the first NaN or infinite value.
+#[inline]
 pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
     // Branch-free scan first, then locate. A float is NaN or infinite when its exponent bits
     // are all ones, that is when `|bits| + 2^23` reaches bit 31: an OR of integer additions,
@@ -822,6 +839,10 @@ mod tests {
                 let old = row[i];
                 row[i] = v;
                 assert_eq!(first_non_finite(&row), Some(i), "{v} at {i}");
+                for kern in Kernel::available() {
+                    assert_eq!(kern.first_non_finite(&row), Some(i), "{}", kern.name());
+                    assert_eq!(kern.first_non_finite(&row[..i]), None, "{}", kern.name());
+                }
                 row[i] = old;
             }
         }

@@ -132,6 +132,14 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
                 let h = c.head().map_or(c.layers().last().unwrap().dst, |h| h.dst);
                 assert!(got[h].is_nan(), "{name}: NaN lost");
             }
+            // The input read where it is: the same outputs, the arena's input left alone.
+            let mut direct = fresh(&[]);
+            assert!(kern.chain_from(&mut direct, Some(&input), &c, true));
+            assert!(!kern.chain_from(&mut direct, Some(&input[1..]), &c, true));
+            assert!(direct[..dims[0]].iter().all(|v| *v == -7.0));
+            for (i, (g, w)) in direct.iter().zip(&got).enumerate().skip(dims[0]) {
+                assert!(same(*g, *w), "{name} {dims:?} [{i}]: direct {g} vs {w}");
+            }
             // Without the head: the layers only.
             let mut nohead = fresh(&input);
             assert!(kern.chain(&mut nohead, &c, false));
@@ -152,12 +160,27 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
                     assert!(kern.chain(&mut one, &c, true));
                     alone.push(one);
                 }
-                assert!(kern.chain_rows(&mut arena, stride, n, &c));
+                // The inputs read from the arena, or from rows of their own.
+                let rows: Vec<f32> = (0..n)
+                    .flat_map(|e| arena[e * stride..e * stride + dims[0]].to_vec())
+                    .collect();
+                let mut direct = arena.clone();
+                for e in 0..n {
+                    direct[e * stride..e * stride + dims[0]].fill(-9.0);
+                }
+                assert!(kern.chain_rows(&mut arena, stride, n, &c, None));
+                assert!(kern.chain_rows(&mut direct, stride, n, &c, Some(&rows)));
+                assert!(!kern.chain_rows(&mut direct, stride, n, &c, Some(&rows[1..])));
                 for (e, one) in alone.iter().enumerate() {
                     let row = &arena[e * stride..e * stride + len];
+                    let drow = &direct[e * stride + dims[0]..e * stride + len];
                     for (i, (g, w)) in row.iter().zip(one).enumerate() {
                         assert!(same(*g, *w), "{name} {dims:?} n={n} e={e} [{i}]: {g} vs {w}");
                     }
+                    assert!(
+                        drow.iter().zip(&one[dims[0]..]).all(|(g, w)| same(*g, *w)),
+                        "{name} {dims:?} n={n} e={e}: direct input"
+                    );
                 }
             }
         }
@@ -174,10 +197,10 @@ fn chains_that_do_not_fit_are_refused() {
         assert!(!kern.chain(&mut a, &c, true));
         assert!(a.iter().all(|v| *v == 1.0));
         let mut a = vec![1.0f32; 3 * len];
-        assert!(!kern.chain_rows(&mut a, len, 4, &c));
-        assert!(!kern.chain_rows(&mut a, len - 1, 2, &c));
+        assert!(!kern.chain_rows(&mut a, len, 4, &c, None));
+        assert!(!kern.chain_rows(&mut a, len - 1, 2, &c, None));
         assert!(a.iter().all(|v| *v == 1.0));
-        assert!(kern.chain_rows(&mut a, len, 3, &c));
+        assert!(kern.chain_rows(&mut a, len, 3, &c, None));
     }
     // A layer that reads its own output.
     let (mut layers, head) = c.into_parts();
@@ -222,4 +245,38 @@ fn microbench_parts() {
             kern.gemv(std::hint::black_box(&x), l.weights(), &l.b, &mut y, l.relu);
         });
     }
+}
+
+#[test]
+#[ignore]
+fn microbench_batch_layers() {
+    let mut rng = Rng(bead_testkit::Rng::new(47));
+    let (c, len) = build(&mut rng, &[57, 32, 16, 13], Some(13));
+    let kern = Kernel::detect();
+    let stride = len.next_multiple_of(16);
+    let n = 48;
+    let mut a = vec![0.5f32; n * stride];
+    let reps = 6000;
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            best = best.min(t.elapsed().as_nanos() as f64 / (reps * n) as f64);
+        }
+        eprintln!("{name}: {best:.2} ns/event");
+    };
+    time("chain_rows", &mut || {
+        kern.chain_rows(std::hint::black_box(&mut a), stride, n, &c, None);
+    });
+    for (i, l) in c.layers().iter().enumerate() {
+        time(&format!("layer {i} gemm"), &mut || {
+            kern.gemm(std::hint::black_box(&mut a), stride, n, l.src, l.dst, l.weights(), &l.b, l.relu);
+        });
+        let fl = 2.0 * (l.k * l.b.len()) as f64;
+        eprintln!("  ({fl} flops/event)");
+    }
+    eprintln!("peak {:.1} GFLOP/s", kern.fma_peak_flops(0.2) * 1e-9);
 }

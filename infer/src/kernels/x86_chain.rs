@@ -91,22 +91,27 @@ macro_rules! gemv_tile {
 /// Events per batch tile: the tile's activations stay in L1 between layers.
 const TILE: usize = 16;
 
-/// The head runs only if `head`.
+/// The first layer reads `input` instead of the arena when given; the head runs only if
+/// `head`.
 ///
 /// Safety: the CPU supports avx512f; [`Chain::extent`] of `c` is `Some(end)` with `a .. a +
-/// end` valid for reads and writes.
+/// end` valid for reads and writes; `input`, when given, holds the first layer's `k` floats
+/// outside the arena.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn chain_avx512(a: *mut f32, c: &Chain, head: bool) {
+pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
     // The last layer's output, when it is one vector in a register: (its offset, the vector).
     let mut last: Option<(usize, __m512)> = None;
-    for l in c.layers() {
+    for (li, l) in c.layers().iter().enumerate() {
         let (k, np) = (l.k, l.b.len());
         let w = l.weights().as_ptr();
         let b = l.b.as_ptr();
         // SAFETY: `extent` put `src .. src + k` and `dst .. dst + np` inside the arena, and
         // the weights hold `k · np` floats, the bias `np`.
         unsafe {
-            let x = a.add(l.src);
+            let x = match input {
+                Some(p) if li == 0 => p,
+                _ => a.add(l.src).cast_const(),
+            };
             let y = a.add(l.dst);
             let xb = |i: usize| _mm512_set1_ps(*x.add(i));
             last = None;
@@ -140,10 +145,20 @@ pub(super) unsafe fn chain_avx512(a: *mut f32, c: &Chain, head: bool) {
     }
 }
 
+/// With `input`, the first layer reads event `e`'s input at `input + e·k` (`k` its input
+/// width) instead of in the arena.
+///
 /// Safety: the CPU supports avx512f; for every `e < n`, the arena of event `e` (`a + e·stride
-/// .. + end`, `end` = [`Chain::extent`] `<= stride`) is valid for reads and writes.
+/// .. + end`, `end` = [`Chain::extent`] `<= stride`) is valid for reads and writes, and with
+/// `input`, `input .. + n·k` is readable and not in the arena.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn chain_rows_avx512(a: *mut f32, stride: usize, n: usize, c: &Chain) {
+pub(super) unsafe fn chain_rows_avx512(
+    a: *mut f32,
+    stride: usize,
+    n: usize,
+    c: &Chain,
+    input: Option<*const f32>,
+) {
     let mut e0 = 0;
     while e0 < n {
         let nt = TILE.min(n - e0);
@@ -151,9 +166,14 @@ pub(super) unsafe fn chain_rows_avx512(a: *mut f32, stride: usize, n: usize, c: 
         // event's row (the contract of `gemm_avx512`), the head's too.
         unsafe {
             let t = a.add(e0 * stride);
-            for l in c.layers() {
+            for (i, l) in c.layers().iter().enumerate() {
+                let (x, xs) = match input {
+                    Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
+                    _ => (t.add(l.src).cast_const(), stride),
+                };
                 super::x86_gemm::gemm_avx512(
-                    t.add(l.src),
+                    x,
+                    xs,
                     t.add(l.dst),
                     stride,
                     nt,
@@ -181,11 +201,15 @@ pub(super) unsafe fn chain_rows_avx512(a: *mut f32, stride: usize, n: usize, c: 
 
 /// Safety: the CPU supports avx2 and fma; otherwise as [`chain_avx512`].
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn chain_avx2(a: *mut f32, c: &Chain, head: bool) {
-    for l in c.layers() {
-        // SAFETY: `extent` put both views inside the arena, disjoint.
+pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
+    for (li, l) in c.layers().iter().enumerate() {
+        // SAFETY: `extent` put both views inside the arena, disjoint; `input` holds `k` floats.
         unsafe {
-            let xs = std::slice::from_raw_parts(a.add(l.src), l.k);
+            let x = match input {
+                Some(p) if li == 0 => p,
+                _ => a.add(l.src).cast_const(),
+            };
+            let xs = std::slice::from_raw_parts(x, l.k);
             let ys = std::slice::from_raw_parts_mut(a.add(l.dst), l.b.len());
             super::x86::gemv_avx2(xs, l.weights(), &l.b, ys, l.relu);
         }
@@ -198,16 +222,27 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, c: &Chain, head: bool) {
 
 /// Safety: the CPU supports avx2 and fma; otherwise as [`chain_rows_avx512`].
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn chain_rows_avx2(a: *mut f32, stride: usize, n: usize, c: &Chain) {
+pub(super) unsafe fn chain_rows_avx2(
+    a: *mut f32,
+    stride: usize,
+    n: usize,
+    c: &Chain,
+    input: Option<*const f32>,
+) {
     let mut e0 = 0;
     while e0 < n {
         let nt = TILE.min(n - e0);
         // SAFETY: as in `chain_rows_avx512`.
         unsafe {
             let t = a.add(e0 * stride);
-            for l in c.layers() {
+            for (i, l) in c.layers().iter().enumerate() {
+                let (x, xs) = match input {
+                    Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
+                    _ => (t.add(l.src).cast_const(), stride),
+                };
                 super::x86_gemm::gemm_avx2(
-                    t.add(l.src),
+                    x,
+                    xs,
                     t.add(l.dst),
                     stride,
                     nt,

@@ -22,6 +22,15 @@ impl Plan {
         }
     }
 
+    /// Runs a [`direct_input`](Plan::direct_input) plan on `event` where it is (nothing is
+    /// copied into `arena[input]`).
+    #[inline]
+    pub(crate) fn run_direct(&self, arena: &mut [f32], event: &[f32]) {
+        if let [Step::Chain(c)] = self.steps.as_slice() {
+            self.kernel.chain_from(arena, Some(event), c, true);
+        }
+    }
+
     /// Runs the gemv steps only (what the bare matrix products cost: the yardstick of
     /// `bead bench`'s elementwise-overhead ratio; the result is meaningless).
     pub(crate) fn run_matrix_only(&self, arena: &mut [f32]) {
@@ -56,11 +65,15 @@ impl Plan {
     }
 
     /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
-    /// (`L = arena_len`), its input already in place.
-    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize) {
+    /// (`L = arena_len`), its input already in place, or with
+    /// [`direct_input`](Plan::direct_input) in `events[e·F..][..F]` (`F = num_features`).
+    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize, events: &[f32]) {
         let l = self.arena_len;
         for step in &self.steps {
             match step {
+                Step::Chain(c) if self.direct_input => {
+                    self.kernel.chain_rows(arena, l, n, c, Some(events));
+                }
                 Step::Gemv {
                     src,
                     w,
@@ -72,7 +85,7 @@ impl Plan {
                     self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
                 }
                 Step::Chain(c) => {
-                    self.kernel.chain_rows(arena, l, n, c);
+                    self.kernel.chain_rows(arena, l, n, c, None);
                 }
                 Step::Map { ops, src, dst } if src.len == dst.len => {
                     self.kernel

@@ -103,6 +103,9 @@ pub(crate) struct Plan {
     pub(crate) mu: Option<Buf>,
     pub(crate) arena_len: usize,
     pub(crate) kernel: Kernel,
+    /// The plan is one [`Step::Chain`] whose first layer reads exactly the input: a batch
+    /// needs no copy of its events into the arena (the chain reads the caller's rows).
+    pub(crate) direct_input: bool,
 }
 
 /// Compiles the graph for batch 1; `order` is a topological order of its nodes (from
@@ -134,6 +137,13 @@ pub(crate) fn compile(
         layout.place(m);
     }
     chain::build_chains(&mut steps);
+    let direct_input = match steps.as_slice() {
+        [Step::Chain(c)] => c
+            .layers()
+            .first()
+            .is_some_and(|l| l.src == input.off && l.k == input.len && l.k == num_features),
+        _ => false,
+    };
     let plan = Plan {
         num_features,
         input,
@@ -142,6 +152,7 @@ pub(crate) fn compile(
         mu,
         arena_len: layout.len,
         kernel,
+        direct_input,
     };
     arena::validate(&plan)?;
     Ok(plan)
