@@ -128,25 +128,32 @@ impl Session {
             let mut refused = 0u64;
             let block_len = self.block;
             let arenas = aligned_arena(&mut self.arena);
+            if plan.direct_input {
+                // The plan reads the events where they are (a refused event is scored as it
+                // is, then replaced by NaN); checked afterwards, they are in the L1 cache.
+                plan.run_batch(arenas, out.len(), block);
+            }
             let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
             for (e, (event, arena)) in rows.enumerate() {
                 let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
                     continue;
                 };
                 match check_event(plan.kernel, f, event, bi * block_len + e) {
-                    // With `direct_input` the plan reads the event where it is.
                     Ok(()) if plan.direct_input => {}
                     Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
                     Err(err) => {
-                        // Scored as zeros (or as they are, with `direct_input`), then
-                        // replaced by NaN.
-                        dst.fill(0.0);
+                        // Scored as zeros, then replaced by NaN.
+                        if !plan.direct_input {
+                            dst.fill(0.0);
+                        }
                         refused |= 1 << e;
                         first.get_or_insert(err);
                     }
                 }
             }
-            plan.run_batch(arenas, out.len(), block);
+            if !plan.direct_input {
+                plan.run_batch(arenas, out.len(), block);
+            }
             let scores = arenas.chunks_exact(l).map(|a| a.get(plan.score));
             for (e, (o, s)) in out.iter_mut().zip(scores).enumerate() {
                 *o = match s {
