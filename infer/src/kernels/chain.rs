@@ -132,7 +132,7 @@ impl Kernel {
         head: bool,
     ) -> bool {
         let k0 = c.layers().first().map_or(0, |l| l.k);
-        if !c.extent().is_some_and(|e| e <= arena.len()) || input.is_some_and(|x| x.len() < k0) {
+        if c.extent().is_none_or(|e| e > arena.len()) || input.is_some_and(|x| x.len() < k0) {
             return false;
         }
         match self.0 {
@@ -179,7 +179,7 @@ impl Kernel {
             .and_then(|o| o.checked_add(end));
         let k0 = c.layers().first().map_or(0, |l| l.k);
         let input_ok = input.is_none_or(|x| n.checked_mul(k0).is_some_and(|len| len <= x.len()));
-        if n == 0 || end > stride || !needed.is_some_and(|e| e <= arena.len()) || !input_ok {
+        if n == 0 || end > stride || needed.is_none_or(|e| e > arena.len()) || !input_ok {
             return n == 0;
         }
         match self.0 {

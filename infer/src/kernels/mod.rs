@@ -131,8 +131,7 @@ impl Kernel {
         };
         Ok(Kernel::available()
             .into_iter()
-            .filter(|k| rank_of(k) <= rank)
-            .last()
+            .rfind(|k| rank_of(k) <= rank)
             .unwrap_or(Kernel(Isa::Scalar)))
     }
 
@@ -829,9 +828,20 @@ mod tests {
             Some(2)
         );
         // Every class of float, at every position of a row longer than a vector.
-        let finite = [0.0, -0.0, 1.0e-45, f32::MIN_POSITIVE, f32::MAX, f32::MIN, -3.5];
+        let finite = [
+            0.0,
+            -0.0,
+            1.0e-45,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            -3.5,
+        ];
         let bad = [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY];
-        let bad = bad.iter().copied().chain([f32::from_bits(0x7f80_0001), f32::from_bits(0xffff_ffff)]);
+        let bad = bad
+            .iter()
+            .copied()
+            .chain([f32::from_bits(0x7f80_0001), f32::from_bits(0xffff_ffff)]);
         let mut row: Vec<f32> = (0..37).map(|i| finite[i % finite.len()]).collect();
         assert_eq!(first_non_finite(&row), None);
         for v in bad {

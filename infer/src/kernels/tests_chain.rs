@@ -46,11 +46,7 @@ fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
         k = m;
     }
     let head = head.map(|len| {
-        let h = SumSq {
-            src,
-            len,
-            dst: off,
-        };
+        let h = SumSq { src, len, dst: off };
         off += 16;
         h
     });
@@ -88,6 +84,10 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
         (vec![70, 64, 48, 20], Some(20)),
         (vec![31, 29], Some(7)),
         (vec![16, 32, 32, 5], Some(5)),
+        (vec![57, 32, 16, 16, 16], Some(16)),
+        (vec![9, 32, 3], Some(2)),
+        (vec![40, 17, 16], Some(16)),
+        (vec![8, 96, 40], None),
     ];
     for _ in 0..40 {
         let n = 2 + rng.usize(3);
@@ -118,7 +118,10 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
             let mut got = fresh(&input);
             assert!(kern.chain(&mut got, &c, true));
             for (i, (g, s)) in got.iter().zip(&steps).enumerate() {
-                assert!(same(*g, *s), "{name} {dims:?} {head:?} [{i}]: {g} vs steps {s}");
+                assert!(
+                    same(*g, *s),
+                    "{name} {dims:?} {head:?} [{i}]: {g} vs steps {s}"
+                );
             }
             // Against the portable chain: same values up to the FMA's rounding.
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
@@ -149,7 +152,7 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
             }
             assert!(nohead.iter().zip(&got).all(|(a, b)| same(*a, *b)));
             // A batch of events, each in its own row: the same bits as each event alone.
-            for n in [1, 5, 16, 17, 40] {
+            for n in [1, 5, 16, 17, 31, 32, 33, 40, 70] {
                 let stride = len.next_multiple_of(16) + 16 * rng.usize(2);
                 let mut arena = vec![-7.0f32; n * stride];
                 let mut alone = Vec::new();
@@ -175,7 +178,10 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
                     let row = &arena[e * stride..e * stride + len];
                     let drow = &direct[e * stride + dims[0]..e * stride + len];
                     for (i, (g, w)) in row.iter().zip(one).enumerate() {
-                        assert!(same(*g, *w), "{name} {dims:?} n={n} e={e} [{i}]: {g} vs {w}");
+                        assert!(
+                            same(*g, *w),
+                            "{name} {dims:?} n={n} e={e} [{i}]: {g} vs {w}"
+                        );
                     }
                     assert!(
                         drow.iter().zip(&one[dims[0]..]).all(|(g, w)| same(*g, *w)),
@@ -216,67 +222,4 @@ fn chains_that_do_not_fit_are_refused() {
     let (mut layers, head) = bad.into_parts();
     layers[0].b.push(0.0);
     assert!(Chain::new(layers, head).extent().is_some());
-}
-
-#[test]
-#[ignore]
-fn microbench_parts() {
-    let mut rng = Rng(bead_testkit::Rng::new(46));
-    let (c, len) = build(&mut rng, &[57, 32, 16, 13], Some(13));
-    let kern = Kernel::detect();
-    let mut a = vec![0.5f32; len];
-    let n = 2_000_000;
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        for _ in 0..3 {
-            let t = std::time::Instant::now();
-            for _ in 0..n {
-                f();
-            }
-            eprintln!("{name}: {:.1} ns", t.elapsed().as_nanos() as f64 / n as f64);
-        }
-    };
-    time("chain", &mut || {
-        kern.chain(std::hint::black_box(&mut a), &c, true);
-    });
-    for (i, l) in c.layers.iter().enumerate() {
-        let x = vec![0.5f32; l.k];
-        let mut y = vec![0.0f32; l.b.len()];
-        time(&format!("layer {i}"), &mut || {
-            kern.gemv(std::hint::black_box(&x), l.weights(), &l.b, &mut y, l.relu);
-        });
-    }
-}
-
-#[test]
-#[ignore]
-fn microbench_batch_layers() {
-    let mut rng = Rng(bead_testkit::Rng::new(47));
-    let (c, len) = build(&mut rng, &[57, 32, 16, 13], Some(13));
-    let kern = Kernel::detect();
-    let stride = len.next_multiple_of(16);
-    let n = 48;
-    let mut a = vec![0.5f32; n * stride];
-    let reps = 6000;
-    let time = |name: &str, f: &mut dyn FnMut()| {
-        let mut best = f64::MAX;
-        for _ in 0..5 {
-            let t = std::time::Instant::now();
-            for _ in 0..reps {
-                f();
-            }
-            best = best.min(t.elapsed().as_nanos() as f64 / (reps * n) as f64);
-        }
-        eprintln!("{name}: {best:.2} ns/event");
-    };
-    time("chain_rows", &mut || {
-        kern.chain_rows(std::hint::black_box(&mut a), stride, n, &c, None);
-    });
-    for (i, l) in c.layers().iter().enumerate() {
-        time(&format!("layer {i} gemm"), &mut || {
-            kern.gemm(std::hint::black_box(&mut a), stride, n, l.src, l.dst, l.weights(), &l.b, l.relu);
-        });
-        let fl = 2.0 * (l.k * l.b.len()) as f64;
-        eprintln!("  ({fl} flops/event)");
-    }
-    eprintln!("peak {:.1} GFLOP/s", kern.fma_peak_flops(0.2) * 1e-9);
 }

@@ -43,7 +43,11 @@ macro_rules! gemv_tile {
             i += 1;
         }
         let s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
-        if $relu { [_mm512_max_ps(zero, s0), zero] } else { [s0, zero] }
+        if $relu {
+            [_mm512_max_ps(zero, s0), zero]
+        } else {
+            [s0, zero]
+        }
     }};
     (2, $x:expr, $k:expr, $w:expr, $np:expr, $b:expr, $relu:expr) => {{
         let (k, w, np, x) = ($k, $w, $np, $x);

@@ -113,7 +113,7 @@ pub(super) fn validate(plan: &Plan) -> Result<(), CompileError> {
     let disjoint = |a: Buf, b: Buf| a.end() <= b.off || b.end() <= a.off;
     for s in &plan.steps {
         if let Step::Chain(c) = s {
-            if !c.extent().is_some_and(|e| e <= plan.arena_len) {
+            if c.extent().is_none_or(|e| e > plan.arena_len) {
                 return err(format!("internal error: bad buffer assignment in {s:?}"));
             }
             continue;

@@ -90,7 +90,10 @@ fn flush(c: Option<Run>, out: &mut Vec<Step>) {
                 w: l.w,
                 b: l.b,
                 relu: l.relu,
-                dst: Buf { off: l.dst, len: np },
+                dst: Buf {
+                    off: l.dst,
+                    len: np,
+                },
             });
         }
     } else {
