@@ -133,21 +133,31 @@ impl Session {
                 // is, then replaced by NaN); checked afterwards, they are in the L1 cache.
                 plan.run_batch(arenas, out.len(), block);
             }
-            let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
-            for (e, (event, arena)) in rows.enumerate() {
-                let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
-                    continue;
-                };
-                match check_event(plan.kernel, f, event, bi * block_len + e) {
-                    Ok(()) if plan.direct_input => {}
-                    Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
-                    Err(err) => {
-                        // Scored as zeros, then replaced by NaN.
-                        if !plan.direct_input {
-                            dst.fill(0.0);
+            // One scan of the whole block first: per-event checks only when it finds a NaN
+            // or an infinity (the events are contiguous).
+            let clean = plan.kernel.first_non_finite(block).is_none();
+            if !(clean && plan.direct_input) {
+                let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
+                for (e, (event, arena)) in rows.enumerate() {
+                    let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
+                        continue;
+                    };
+                    let checked = if clean {
+                        Ok(())
+                    } else {
+                        check_event(plan.kernel, f, event, bi * block_len + e)
+                    };
+                    match checked {
+                        Ok(()) if plan.direct_input => {}
+                        Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
+                        Err(err) => {
+                            // Scored as zeros, then replaced by NaN.
+                            if !plan.direct_input {
+                                dst.fill(0.0);
+                            }
+                            refused |= 1 << e;
+                            first.get_or_insert(err);
                         }
-                        refused |= 1 << e;
-                        first.get_or_insert(err);
                     }
                 }
             }
