@@ -28,7 +28,9 @@
 //!   folding, shape resolution, folding the standardisation into the first layer's weights,
 //!   fusing bias and ReLU into the gemv, weight prepacking, float16 → float32 conversion,
 //!   arena layout, and the choice of the gemv variant for this CPU (AVX-512F, AVX2+FMA or
-//!   portable, detected at run time: no `target-cpu=native` needed).
+//!   portable, detected at run time: no `target-cpu=native` needed). The environment
+//!   variable [`KERNEL_ENV`] (`BEAD_KERNEL=avx2+fma`, `portable`; read once per process)
+//!   caps that choice, to measure a slower variant on a faster CPU.
 //! - A session's scores are deterministic: the same event gives bit-identical scores on every
 //!   thread and every call.
 //!
@@ -77,6 +79,7 @@ pub use crate::{
     },
     contract::{Calibration, EventCounts, ModelMetadata, Threshold},
     error::{LoadError, ScoreError, UnsupportedOp},
+    kernels::KERNEL_ENV,
     model::{Model, available_kernels},
     onnx::{ImportError, ImportOptions, ImportReport, import_file, import_model, parse_features},
     session::Session,

@@ -104,12 +104,16 @@ impl Model {
             node: e.node,
             message: e.message,
         })?;
-        let plan =
-            plan::compile(graph, &order, Kernel::detect()).map_err(|e| LoadError::Invalid {
-                path: path.clone(),
-                node: e.node,
-                message: e.message,
-            })?;
+        let kernel = Kernel::from_env().map_err(|message| LoadError::Invalid {
+            path: path.clone(),
+            node: None,
+            message,
+        })?;
+        let plan = plan::compile(graph, &order, kernel).map_err(|e| LoadError::Invalid {
+            path: path.clone(),
+            node: e.node,
+            message: e.message,
+        })?;
         if plan.num_features != info.features.len() {
             return Err(LoadError::FeatureMismatch {
                 path,

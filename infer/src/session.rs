@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::error::ScoreError;
-use crate::kernels::first_non_finite;
+use crate::kernels::Kernel;
 use crate::plan::Plan;
 
 /// Scores events without allocating. Create one per thread with
@@ -56,7 +56,7 @@ impl Session {
 
     #[inline]
     fn check(&self, event: &[f32], index: usize) -> Result<(), ScoreError> {
-        check_event(self.plan.num_features, event, index)
+        check_event(self.plan.kernel, self.plan.num_features, event, index)
     }
 
     /// Runs the plan on a checked event; returns the score.
@@ -65,10 +65,14 @@ impl Session {
         let plan = &*self.plan;
         let input = plan.input;
         let arena = aligned_arena(&mut self.arena);
-        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
-            dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
+        if plan.direct_input {
+            plan.run_direct(arena, event);
+        } else {
+            if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
+                dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
+            }
+            plan.run(arena);
         }
-        plan.run(arena);
         arena.get(plan.score).copied().unwrap_or(f32::NAN)
     }
 
@@ -124,22 +128,42 @@ impl Session {
             let mut refused = 0u64;
             let block_len = self.block;
             let arenas = aligned_arena(&mut self.arena);
-            let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
-            for (e, (event, arena)) in rows.enumerate() {
-                let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
-                    continue;
-                };
-                match check_event(f, event, bi * block_len + e) {
-                    Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
-                    Err(err) => {
-                        // Scored as zeros, then replaced by NaN.
-                        dst.fill(0.0);
-                        refused |= 1 << e;
-                        first.get_or_insert(err);
+            if plan.direct_input {
+                // The plan reads the events where they are (a refused event is scored as it
+                // is, then replaced by NaN); checked afterwards, they are in the L1 cache.
+                plan.run_batch(arenas, out.len(), block);
+            }
+            // One scan of the whole block first: per-event checks only when it finds a NaN
+            // or an infinity (the events are contiguous).
+            let clean = plan.kernel.first_non_finite(block).is_none();
+            if !(clean && plan.direct_input) {
+                let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
+                for (e, (event, arena)) in rows.enumerate() {
+                    let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
+                        continue;
+                    };
+                    let checked = if clean {
+                        Ok(())
+                    } else {
+                        check_event(plan.kernel, f, event, bi * block_len + e)
+                    };
+                    match checked {
+                        Ok(()) if plan.direct_input => {}
+                        Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
+                        Err(err) => {
+                            // Scored as zeros, then replaced by NaN.
+                            if !plan.direct_input {
+                                dst.fill(0.0);
+                            }
+                            refused |= 1 << e;
+                            first.get_or_insert(err);
+                        }
                     }
                 }
             }
-            plan.run_batch(arenas, out.len());
+            if !plan.direct_input {
+                plan.run_batch(arenas, out.len(), block);
+            }
             let scores = arenas.chunks_exact(l).map(|a| a.get(plan.score));
             for (e, (o, s)) in out.iter_mut().zip(scores).enumerate() {
                 *o = match s {
@@ -177,14 +201,14 @@ impl Session {
 
 /// The event's length and finiteness (`index` is its position in a batch).
 #[inline]
-fn check_event(f: usize, event: &[f32], index: usize) -> Result<(), ScoreError> {
+fn check_event(kernel: Kernel, f: usize, event: &[f32], index: usize) -> Result<(), ScoreError> {
     if event.len() != f {
         return Err(ScoreError::WrongLength {
             expected: f,
             got: event.len(),
         });
     }
-    match first_non_finite(event) {
+    match kernel.first_non_finite(event) {
         Some(feature) => Err(ScoreError::NonFinite {
             event: index,
             feature,

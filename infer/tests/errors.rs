@@ -210,3 +210,35 @@ fn a_false_positive_rate_outside_0_1_finds_no_threshold() {
         assert!(bead_infer::ModelMetadata::is_valid_fpr(fpr), "{fpr}");
     }
 }
+
+/// Refused events in later blocks of a batch: the first is reported with its index, the
+/// refused ones get NaN, every other event the bits of its single-event score; with the plan
+/// reading the events where they are (bead's export) and with a copy (the imported graph).
+#[test]
+fn refused_events_in_later_blocks() {
+    for bytes in [axol1tl(1), axol1tl_imported(1)] {
+        let model = Model::from_bytes(&bytes, "m").unwrap();
+        let mut s = model.session();
+        let mut rng = Rng::new(5);
+        let mut ev = events(&mut rng, 300, 57);
+        ev[57 * 150 + 3] = f32::INFINITY;
+        ev[57 * 151] = f32::NAN;
+        ev[57 * 299 + 56] = f32::NEG_INFINITY;
+        let mut out = vec![0.0f32; 300];
+        assert_eq!(
+            s.score_batch(&ev, &mut out),
+            Err(ScoreError::NonFinite {
+                event: 150,
+                feature: 3
+            })
+        );
+        for (i, o) in out.iter().enumerate() {
+            if [150, 151, 299].contains(&i) {
+                assert!(o.is_nan(), "event {i}");
+            } else {
+                let want = s.score(&ev[i * 57..(i + 1) * 57]).unwrap();
+                assert_eq!(o.to_bits(), want.to_bits(), "event {i}");
+            }
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! Numeric kernels: the prepacked gemv and its batch form, a GEMM over a block of events
 //! (portable, AVX2+FMA, AVX-512F), fused elementwise chains ([`elementwise`]), elementwise ops
 //! (with vectorised transcendental functions from [`math`], compiled for each variant) and
-//! reductions. All `unsafe` code of the crate lives here, in `x86`, `x86_ew`, `x86_gemm` and
+//! reductions, and dense chains ([`chain`]: consecutive gemvs and their Σx² head as one step).
+//! All `unsafe` code of the crate lives here, in `x86`, `x86_chain`, `x86_ew`, `x86_gemm` and
 //! `x86_math512`.
 //!
 //! The gemv computes `y = x·W + b` (optionally followed by ReLU) with `W` prepacked row-major as
@@ -11,11 +12,15 @@
 //! NaN semantics follow ONNX Runtime: `Relu`, `Max` and `Min` (and so `Clip`) return NaN for a
 //! NaN input, in every variant.
 
+pub(crate) mod chain;
 pub(crate) mod elementwise;
 pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_chain;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_ew;
@@ -29,7 +34,11 @@ mod x86_math512;
 #[cfg(test)]
 mod tests_fused;
 
+pub(crate) use chain::{Chain, Dense, SumSq};
 pub(crate) use elementwise::MapOp;
+
+/// The environment variable that caps the kernel models load with ([`Kernel::from_env`]).
+pub const KERNEL_ENV: &str = "BEAD_KERNEL";
 
 /// Output widths of the gemv are padded to a multiple of this.
 pub(crate) const LANES: usize = 16;
@@ -88,6 +97,42 @@ impl Kernel {
             .last()
             .copied()
             .unwrap_or(Kernel(Isa::Scalar))
+    }
+
+    /// The variant models load with: [`detect`](Self::detect)'s, or when the environment
+    /// variable [`KERNEL_ENV`] is set (read once per process), the fastest variant this CPU
+    /// supports that is no faster than the one it names (`portable`, `avx2+fma` or `avx2`,
+    /// `avx512f` or `avx512`): a way to measure or compare the slower kernels on a faster CPU.
+    /// An unknown name is an error that lists the names.
+    pub(crate) fn from_env() -> Result<Kernel, String> {
+        static CAP: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+        let cap = CAP.get_or_init(|| {
+            std::env::var_os(KERNEL_ENV).map(|v| v.to_string_lossy().trim().to_ascii_lowercase())
+        });
+        let Some(cap) = cap.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(Kernel::detect());
+        };
+        let rank = match cap {
+            "portable" => 0,
+            "avx2+fma" | "avx2" => 1,
+            "avx512f" | "avx512" => 2,
+            _ => {
+                return Err(format!(
+                    "{KERNEL_ENV}={cap:?} names no kernel (use portable, avx2+fma or avx512f)"
+                ));
+            }
+        };
+        let rank_of = |k: &Kernel| match k.0 {
+            Isa::Scalar => 0,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => 1,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => 2,
+        };
+        Ok(Kernel::available()
+            .into_iter()
+            .rfind(|k| rank_of(k) <= rank)
+            .unwrap_or(Kernel(Isa::Scalar)))
     }
 
     /// The portable variant.
@@ -204,13 +249,13 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_gemm::gemm_avx2(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+                x86_gemm::gemm_avx2(p.add(src), stride, p.add(dst), stride, n, k, w, b, relu);
             },
             // Safety: as above, with avx512f detected.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_gemm::gemm_avx512(p.add(src), p.add(dst), stride, n, k, w, b, relu);
+                x86_gemm::gemm_avx512(p.add(src), stride, p.add(dst), stride, n, k, w, b, relu);
             },
         }
         true
@@ -331,6 +376,22 @@ impl Kernel {
             }
         }
         best
+    }
+
+    /// Index of the first NaN or infinite value of `x` ([`first_non_finite`] compiled for this
+    /// variant's vectors).
+    #[allow(unsafe_code)]
+    #[inline]
+    pub(crate) fn first_non_finite(self, x: &[f32]) -> Option<usize> {
+        match self.0 {
+            Isa::Scalar => first_non_finite(x),
+            // Safety: avx2 and fma detected (see `available`); no other requirement.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { x86::first_non_finite_avx2(x) },
+            // Safety: avx512f detected (see `available`); no other requirement.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { x86::first_non_finite_avx512(x) },
+        }
     }
 
     /// `dst[i] = op(src[i])` over the common length, with this variant's instruction set.
@@ -562,10 +623,15 @@ pub(crate) fn gather(src: &[f32], idx: &[u32], dst: &mut [f32]) {
 }
 
 /// Index of the first NaN or infinite value.
+#[inline]
 pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
-    // Branch-free scan first (vectorizes), then locate.
-    let any = x.iter().fold(false, |acc, v| acc | !v.is_finite());
-    if any {
+    // Branch-free scan first, then locate. A float is NaN or infinite when its exponent bits
+    // are all ones, that is when `|bits| + 2^23` reaches bit 31: an OR of integer additions,
+    // which vectorises with the baseline instruction set (a fold over `is_finite` did not).
+    let any = x.iter().fold(0u32, |acc, v| {
+        acc | ((v.to_bits() & 0x7fff_ffff) + 0x0080_0000)
+    });
+    if any & 0x8000_0000 != 0 {
         x.iter().position(|v| !v.is_finite())
     } else {
         None
@@ -573,193 +639,4 @@ pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The test kit's SplitMix64, with the two draws these tests need.
-    struct Rng(bead_testkit::Rng);
-    impl Rng {
-        fn next(&mut self) -> f32 {
-            self.0.uniform()
-        }
-        fn usize(&mut self, n: usize) -> usize {
-            (self.0.next_u64() % n as u64) as usize
-        }
-    }
-
-    #[test]
-    fn every_gemv_variant_matches_portable() {
-        let mut rng = Rng(bead_testkit::Rng::new(42));
-        let kernels = Kernel::available();
-        eprintln!(
-            "kernels: {:?}",
-            kernels.iter().map(|k| k.name()).collect::<Vec<_>>()
-        );
-        let mut cases = vec![
-            (1, 1),
-            (57, 32),
-            (32, 16),
-            (16, 13),
-            (3, 7),
-            (8, 8),
-            (9, 17),
-        ];
-        for _ in 0..60 {
-            cases.push((1 + rng.usize(100), 1 + rng.usize(70)));
-        }
-        for (k, m) in cases {
-            let np = padded(m);
-            let x: Vec<f32> = (0..k).map(|_| rng.next()).collect();
-            let mut w = vec![0.0; k * np];
-            for i in 0..k {
-                for j in 0..m {
-                    w[i * np + j] = rng.next();
-                }
-            }
-            let mut b = vec![0.0; np];
-            for v in &mut b[..m] {
-                *v = rng.next();
-            }
-            for relu in [false, true] {
-                let mut want = vec![0.0; np];
-                assert!(Kernel::portable().gemv(&x, &w, &b, &mut want, relu));
-                // Exact reference in f64.
-                for j in 0..m {
-                    let mut s = f64::from(b[j]);
-                    for i in 0..k {
-                        s += f64::from(x[i]) * f64::from(w[i * np + j]);
-                    }
-                    let s = if relu { s.max(0.0) } else { s };
-                    assert!(
-                        (want[j] as f64 - s).abs() < 1e-5 * (1.0 + s.abs()),
-                        "portable"
-                    );
-                }
-                for kern in &kernels {
-                    let mut got = vec![f32::NAN; np];
-                    assert!(kern.gemv(&x, &w, &b, &mut got, relu));
-                    for j in 0..np {
-                        let tol = 1e-5 * (1.0 + want[j].abs());
-                        assert!(
-                            (got[j] - want[j]).abs() <= tol,
-                            "{} k={k} m={m} j={j}: {} vs {}",
-                            kern.name(),
-                            got[j],
-                            want[j]
-                        );
-                    }
-                    for (j, v) in got.iter().enumerate().take(np).skip(m) {
-                        assert_eq!(*v, 0.0, "padding lane {j}");
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn every_unary_variant_matches_portable_bitwise() {
-        let mut rng = Rng(bead_testkit::Rng::new(43));
-        let ops = [
-            UnaryOp::Neg,
-            UnaryOp::Abs,
-            UnaryOp::Log,
-            UnaryOp::Exp,
-            UnaryOp::Sqrt,
-            UnaryOp::Sin,
-            UnaryOp::Cos,
-            UnaryOp::Tanh,
-            UnaryOp::Sigmoid,
-            UnaryOp::Relu,
-        ];
-        let specials = [
-            0.0,
-            -0.0,
-            f32::INFINITY,
-            f32::NEG_INFINITY,
-            f32::NAN,
-            f32::MAX,
-            f32::MIN,
-            1.0e-45,
-            f32::MIN_POSITIVE,
-            1.0e9,
-            -3.0e20,
-            88.8,
-            -100.0,
-        ];
-        let kernels = Kernel::available();
-        for len in (0..70).chain([127, 128, 129, 1000]) {
-            // Mixed scales and bit patterns, with specials sprinkled in.
-            let src: Vec<f32> = (0..len)
-                .map(|i| match i % 5 {
-                    0 => rng.next() * 4.0,
-                    1 => rng.next() * 120.0,
-                    2 => f32::from_bits(((rng.next() + 1.0) * 2.0e9) as u32),
-                    3 => specials[rng.usize(specials.len())],
-                    _ => rng.next() * 1.0e5,
-                })
-                .collect();
-            for op in ops {
-                let mut want = vec![0.0; len];
-                Kernel::portable().unary(op, &src, &mut want);
-                for (x, w) in src.iter().zip(&want) {
-                    let a = op.apply(*x);
-                    assert!(
-                        a.to_bits() == w.to_bits() || (a.is_nan() && w.is_nan()),
-                        "{op:?}({x:e}): apply {a:e} vs slice {w:e}"
-                    );
-                }
-                for kern in &kernels {
-                    let mut got = vec![1.0; len];
-                    kern.unary(op, &src, &mut got);
-                    for ((x, g), w) in src.iter().zip(&got).zip(&want) {
-                        assert!(
-                            g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()),
-                            "{} {op:?}({x:e}): {g:e} vs portable {w:e}",
-                            kern.name()
-                        );
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn gemv_rejects_bad_shapes() {
-        for kern in Kernel::available() {
-            let mut y = vec![1.0; 16];
-            assert!(!kern.gemv(&[1.0; 3], &[0.0; 47], &[0.0; 16], &mut y, false));
-            assert!(!kern.gemv(&[1.0; 3], &[0.0; 24], &[0.0; 8], &mut y[..8], false));
-            assert!(!kern.gemv(&[1.0; 3], &[0.0; 48], &[0.0; 16], &mut y[..15], false));
-            assert!(y.iter().all(|v| *v == 1.0));
-        }
-    }
-
-    #[test]
-    fn elementwise_and_reductions() {
-        let a = [1.0, -2.0, 3.0, 0.5];
-        let b = [2.0, 2.0, -1.0, 0.5];
-        let mut d = [0.0; 4];
-        binary(BinOp::Sub, &a, &b, &mut d);
-        assert_eq!(d, [-1.0, -4.0, 4.0, 0.0]);
-        binary(BinOp::Greater, &a, &b, &mut d);
-        assert_eq!(d, [0.0, 0.0, 1.0, 0.0]);
-        binary(BinOp::Min, &a, &b, &mut d);
-        assert_eq!(d, [1.0, -2.0, -1.0, 0.5]);
-        unary(UnaryOp::Relu, &a, &mut d);
-        assert_eq!(d, [1.0, 0.0, 3.0, 0.5]);
-        let mut r = [0.0; 2];
-        reduce(ReduceOp::SumSquares, &a, 2, &mut r);
-        assert_eq!(r, [5.0, 9.25]);
-        reduce(ReduceOp::Min, &a, 2, &mut r);
-        assert_eq!(r, [-2.0, 0.5]);
-        reduce(ReduceOp::Max, &a, 4, &mut r[..1]);
-        assert_eq!(r[0], 3.0);
-        gather(&a, &[3, 0, 0], &mut d[..3]);
-        assert_eq!(&d[..3], &[0.5, 1.0, 1.0]);
-        assert_eq!(first_non_finite(&a), None);
-        assert_eq!(
-            first_non_finite(&[0.0, 1.0, f32::INFINITY, f32::NAN]),
-            Some(2)
-        );
-    }
-}
+mod tests;

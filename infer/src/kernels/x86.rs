@@ -39,6 +39,22 @@ pub(super) unsafe fn unary_avx512(op: UnaryOp, src: &[f32], dst: &mut [f32]) {
     unsafe { super::x86_math512::map8_avx512(f, src, dst) }
 }
 
+/// [`super::first_non_finite`] with AVX2 vectors.
+///
+/// Safety: the CPU supports avx2 and fma.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn first_non_finite_avx2(x: &[f32]) -> Option<usize> {
+    super::first_non_finite(x)
+}
+
+/// [`super::first_non_finite`] with AVX-512 vectors.
+///
+/// Safety: the CPU supports avx512f.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn first_non_finite_avx512(x: &[f32]) -> Option<usize> {
+    super::first_non_finite(x)
+}
+
 /// Safety: the CPU supports avx512f; `b.len()` is a multiple of 16,
 /// `w.len() == x.len() * b.len()` and `y.len() == b.len()`.
 #[target_feature(enable = "avx512f")]

@@ -16,12 +16,13 @@
 use std::arch::x86_64::*;
 
 /// Safety: the CPU supports avx512f; `np = b.len()` is a multiple of 16 and
-/// `w.len() == k * np`; for every `e < n`, `x + e·stride .. + k` is readable and
+/// `w.len() == k * np`; for every `e < n`, `x + e·xstride .. + k` is readable and
 /// `y + e·stride .. + np` writable, and no written float is read.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx512(
     x: *const f32,
+    xstride: usize,
     y: *mut f32,
     stride: usize,
     n: usize,
@@ -33,6 +34,7 @@ pub(super) unsafe fn gemm_avx512(
     const V: usize = 16;
     let np = b.len();
     let t = Tile {
+        xstride,
         stride,
         k,
         np,
@@ -47,16 +49,16 @@ pub(super) unsafe fn gemm_avx512(
             let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
             let mut e = 0;
             while e + 8 <= n {
-                t.seq512::<8, 2>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.seq512::<8, 2>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 8;
             }
             while e + 3 <= n {
-                t.run512::<3, 2>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.run512::<3, 2>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 3;
             }
             match n - e {
-                2 => t.run512::<2, 2>(x.add(e * stride), yj.add(e * stride), wj, bj),
-                1 => t.run512::<1, 2>(x.add(e * stride), yj.add(e * stride), wj, bj),
+                2 => t.run512::<2, 2>(x.add(e * xstride), yj.add(e * stride), wj, bj),
+                1 => t.run512::<1, 2>(x.add(e * xstride), yj.add(e * stride), wj, bj),
                 _ => {}
             }
         }
@@ -68,15 +70,15 @@ pub(super) unsafe fn gemm_avx512(
             let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
             let mut e = 0;
             while e + 16 <= n {
-                t.seq512::<16, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.seq512::<16, 1>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 16;
             }
             while e + 6 <= n {
-                t.run512::<6, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.run512::<6, 1>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 6;
             }
             while e < n {
-                t.run512::<1, 1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.run512::<1, 1>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 1;
             }
         }
@@ -88,6 +90,7 @@ pub(super) unsafe fn gemm_avx512(
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx2(
     x: *const f32,
+    xstride: usize,
     y: *mut f32,
     stride: usize,
     n: usize,
@@ -99,6 +102,7 @@ pub(super) unsafe fn gemm_avx2(
     const V: usize = 8;
     let np = b.len();
     let t = Tile {
+        xstride,
         stride,
         k,
         np,
@@ -111,11 +115,11 @@ pub(super) unsafe fn gemm_avx2(
             let (wj, bj, yj) = (w.as_ptr().add(j), b.as_ptr().add(j), y.add(j));
             let mut e = 0;
             while e + 3 <= n {
-                t.run256::<3>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.run256::<3>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 3;
             }
             while e < n {
-                t.run256::<1>(x.add(e * stride), yj.add(e * stride), wj, bj);
+                t.run256::<1>(x.add(e * xstride), yj.add(e * stride), wj, bj);
                 e += 1;
             }
         }
@@ -125,6 +129,9 @@ pub(super) unsafe fn gemm_avx2(
 
 /// The shape shared by every tile of one GEMM.
 struct Tile {
+    /// Floats between two events' inputs.
+    xstride: usize,
+    /// Floats between two events' outputs.
     stride: usize,
     k: usize,
     np: usize,
@@ -135,7 +142,7 @@ impl Tile {
     /// `E` events × `J` vectors of 16 outputs at `w`, `b` (already offset to the tile's first
     /// column), `x` and `y` (offset to the first event, and `y` to the first column).
     ///
-    /// Safety: avx512f; `x + e·stride + i` for `e < E`, `i < k` readable; `w + i·np + 16·J`
+    /// Safety: avx512f; `x + e·xstride + i` for `e < E`, `i < k` readable; `w + i·np + 16·J`
     /// for `i < k` and `b + 16·J` readable; `y + e·stride + 16·J` writable for `e < E`.
     #[target_feature(enable = "avx512f")]
     #[inline]
@@ -146,7 +153,7 @@ impl Tile {
         w: *const f32,
         b: *const f32,
     ) {
-        let (stride, k, np) = (self.stride, self.k, self.np);
+        let (xstride, stride, k, np) = (self.xstride, self.stride, self.k, self.np);
         let zero = _mm512_setzero_ps();
         // SAFETY: every pointer below stays in the ranges of this function's contract.
         unsafe {
@@ -163,7 +170,7 @@ impl Tile {
                     let r = w.add((i + c) * np);
                     let wv: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(r.add(16 * v)));
                     for (e, acc_e) in acc_c.iter_mut().enumerate() {
-                        let xb = _mm512_set1_ps(*x.add(e * stride + i + c));
+                        let xb = _mm512_set1_ps(*x.add(e * xstride + i + c));
                         for (a, wj) in acc_e.iter_mut().zip(&wv) {
                             *a = _mm512_fmadd_ps(xb, *wj, *a);
                         }
@@ -175,7 +182,7 @@ impl Tile {
                 let r = w.add(i * np);
                 let wv: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(r.add(16 * v)));
                 for (e, acc_e) in acc[0].iter_mut().enumerate() {
-                    let xb = _mm512_set1_ps(*x.add(e * stride + i));
+                    let xb = _mm512_set1_ps(*x.add(e * xstride + i));
                     for (a, wj) in acc_e.iter_mut().zip(&wv) {
                         *a = _mm512_fmadd_ps(xb, *wj, *a);
                     }
@@ -247,7 +254,7 @@ impl Tile {
         mut acc: [[__m512; J]; E],
         c: usize,
     ) -> [[__m512; J]; E] {
-        let (stride, k, np) = (self.stride, self.k, self.np);
+        let (xstride, k, np) = (self.xstride, self.k, self.np);
         let whole = k / 4 * 4;
         let row = |i: usize, acc: &mut [[__m512; J]; E]| {
             // SAFETY: `i < k`: inside the ranges of the caller's contract.
@@ -255,7 +262,7 @@ impl Tile {
                 let r = w.add(i * np);
                 let wv: [__m512; J] = std::array::from_fn(|v| _mm512_loadu_ps(r.add(16 * v)));
                 for (e, acc_e) in acc.iter_mut().enumerate() {
-                    let xb = _mm512_set1_ps(*x.add(e * stride + i));
+                    let xb = _mm512_set1_ps(*x.add(e * xstride + i));
                     for (a, wj) in acc_e.iter_mut().zip(&wv) {
                         *a = _mm512_fmadd_ps(xb, *wj, *a);
                     }
@@ -287,7 +294,7 @@ impl Tile {
         w: *const f32,
         b: *const f32,
     ) {
-        let (stride, k, np) = (self.stride, self.k, self.np);
+        let (xstride, stride, k, np) = (self.xstride, self.stride, self.k, self.np);
         let zero = _mm256_setzero_ps();
         let mut acc = [[zero; E]; 4];
         // SAFETY: every pointer below stays in the ranges of this function's contract.
@@ -299,7 +306,7 @@ impl Tile {
                 for (c, acc_c) in acc.iter_mut().enumerate() {
                     let wv = _mm256_loadu_ps(w.add((i + c) * np));
                     for (e, a) in acc_c.iter_mut().enumerate() {
-                        let xb = _mm256_set1_ps(*x.add(e * stride + i + c));
+                        let xb = _mm256_set1_ps(*x.add(e * xstride + i + c));
                         *a = _mm256_fmadd_ps(xb, wv, *a);
                     }
                 }
@@ -308,7 +315,7 @@ impl Tile {
             while i < k {
                 let wv = _mm256_loadu_ps(w.add(i * np));
                 for (e, a) in acc[0].iter_mut().enumerate() {
-                    let xb = _mm256_set1_ps(*x.add(e * stride + i));
+                    let xb = _mm256_set1_ps(*x.add(e * xstride + i));
                     *a = _mm256_fmadd_ps(xb, wv, *a);
                 }
                 i += 1;

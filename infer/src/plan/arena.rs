@@ -112,6 +112,12 @@ pub(super) fn validate(plan: &Plan) -> Result<(), CompileError> {
     let in_arena = |b: Buf| b.end() <= plan.arena_len;
     let disjoint = |a: Buf, b: Buf| a.end() <= b.off || b.end() <= a.off;
     for s in &plan.steps {
+        if let Step::Chain(c) = s {
+            if c.extent().is_none_or(|e| e > plan.arena_len) {
+                return err(format!("internal error: bad buffer assignment in {s:?}"));
+            }
+            continue;
+        }
         let Some(o) = s.output() else { continue };
         if !in_arena(o) || s.inputs().iter().any(|i| !in_arena(*i) || !disjoint(*i, o)) {
             return err(format!("internal error: bad buffer assignment in {s:?}"));

@@ -22,12 +22,25 @@ impl Plan {
         }
     }
 
+    /// Runs a [`direct_input`](Plan::direct_input) plan on `event` where it is (nothing is
+    /// copied into `arena[input]`).
+    #[inline]
+    pub(crate) fn run_direct(&self, arena: &mut [f32], event: &[f32]) {
+        if let [Step::Chain(c)] = self.steps.as_slice() {
+            self.kernel.chain_from(arena, Some(event), c, true);
+        }
+    }
+
     /// Runs the gemv steps only (what the bare matrix products cost: the yardstick of
     /// `bead bench`'s elementwise-overhead ratio; the result is meaningless).
     pub(crate) fn run_matrix_only(&self, arena: &mut [f32]) {
         for step in &self.steps {
-            if matches!(step, Step::Gemv { .. }) {
-                step.run(arena, self.kernel);
+            match step {
+                Step::Gemv { .. } => step.run(arena, self.kernel),
+                Step::Chain(c) => {
+                    self.kernel.chain(arena, c, false);
+                }
+                _ => {}
             }
         }
     }
@@ -38,29 +51,29 @@ impl Plan {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Gemv { src, w, b, .. } if !b.is_empty() => {
-                    let np = b.len();
-                    let k = src.len;
-                    let w = kernels::aligned(w, k * np);
-                    let used = |j: usize| {
-                        b.get(j).is_some_and(|v| *v != 0.0)
-                            || w.chunks_exact(np)
-                                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
-                    };
-                    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
-                    2.0 * k as f64 * m as f64
+                Step::Gemv { src, w, b, .. } => {
+                    gemv_flops(src.len, kernels::aligned(w, src.len * b.len()), b)
                 }
+                Step::Chain(c) => c
+                    .layers()
+                    .iter()
+                    .map(|l| gemv_flops(l.k, l.weights(), &l.b))
+                    .sum(),
                 _ => 0.0,
             })
             .sum()
     }
 
     /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
-    /// (`L = arena_len`), its input already in place.
-    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize) {
+    /// (`L = arena_len`), its input already in place, or with
+    /// [`direct_input`](Plan::direct_input) in `events[e·F..][..F]` (`F = num_features`).
+    pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize, events: &[f32]) {
         let l = self.arena_len;
         for step in &self.steps {
             match step {
+                Step::Chain(c) if self.direct_input => {
+                    self.kernel.chain_rows(arena, l, n, c, Some(events));
+                }
                 Step::Gemv {
                     src,
                     w,
@@ -70,6 +83,9 @@ impl Plan {
                 } => {
                     let w = kernels::aligned(w, src.len * b.len());
                     self.kernel.gemm(arena, l, n, src.off, dst.off, w, b, *relu);
+                }
+                Step::Chain(c) => {
+                    self.kernel.chain_rows(arena, l, n, c, None);
                 }
                 Step::Map { ops, src, dst } if src.len == dst.len => {
                     self.kernel
@@ -170,6 +186,9 @@ impl Step {
                     }
                 }
             }
+            Step::Chain(c) => {
+                kernel.chain(arena, c, true);
+            }
             Step::Nop => {}
             Step::Where { cond, a, b, dst } => {
                 let Some((lo, y, hi)) = split(arena, *dst) else {
@@ -189,6 +208,22 @@ impl Step {
             }
         }
     }
+}
+
+/// `2·k·m` for a gemv of `k` inputs, `m` being the output width without the padding columns
+/// (those after the last column with a nonzero weight or bias).
+fn gemv_flops(k: usize, w: &[f32], b: &[f32]) -> f64 {
+    let np = b.len();
+    if np == 0 {
+        return 0.0;
+    }
+    let used = |j: usize| {
+        b.get(j).is_some_and(|v| *v != 0.0)
+            || w.chunks_exact(np)
+                .any(|r| r.get(j).is_some_and(|v| *v != 0.0))
+    };
+    let m = (0..np).rev().find(|j| used(*j)).map_or(0, |j| j + 1);
+    2.0 * k as f64 * m as f64
 }
 
 /// Splits the arena around `dst`: the floats before it, `dst` itself, the floats after it.

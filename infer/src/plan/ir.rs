@@ -5,7 +5,7 @@
 //! rewrites steps in place and leaves [`Step::Nop`] behind; the arena layout then replaces
 //! every id by an offset.
 
-use crate::kernels::{BinOp, MapOp, ReduceOp, UnaryOp};
+use crate::kernels::{BinOp, Chain, MapOp, ReduceOp, UnaryOp};
 
 /// A view of `len` floats at `off` in the arena. Before allocation `off` is a buffer id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,10 @@ pub(crate) enum Step {
         inner: usize,
         dst: Buf,
     },
+    /// Consecutive gemvs, each reading the previous one's output, and optionally the Σx² of
+    /// the last output, as one step ([`Chain`]). Built after layout from [`Step::Gemv`] and
+    /// [`Step::Reduce`] steps ([`super::chain`]); its views are arena offsets.
+    Chain(Box<Chain>),
     /// Left behind by fusion and dead-step elimination; removed before layout.
     Nop,
     /// `dst[i] = if cond[i] != 0 { a[i] } else { b[i] }` (ONNX `Where`); every operand has
@@ -109,6 +113,15 @@ impl Step {
                     PartSrc::Const(_) => None,
                 })
                 .collect(),
+            Step::Chain(c) => c
+                .layers()
+                .first()
+                .map(|l| Buf {
+                    off: l.src,
+                    len: l.k,
+                })
+                .into_iter()
+                .collect(),
             Step::Nop => vec![],
             Step::Where { cond, a, b, .. } => [cond, a, b]
                 .iter()
@@ -132,13 +145,23 @@ impl Step {
             | Step::Gemv { dst, .. }
             | Step::Reduce { dst, .. }
             | Step::Where { dst, .. } => Some(*dst),
+            Step::Chain(c) => match (c.head(), c.layers().last()) {
+                (Some(h), _) => Some(Buf { off: h.dst, len: 1 }),
+                (None, Some(l)) => Some(Buf {
+                    off: l.dst,
+                    len: l.b.len(),
+                }),
+                (None, None) => None,
+            },
             Step::Nop => None,
         }
     }
 
-    /// Calls `f` on every buffer the step reads or writes.
+    /// Calls `f` on every buffer the step reads or writes (a [`Step::Chain`], which only
+    /// exists after layout, has none left to place).
     pub(super) fn for_each_buf(&mut self, f: &mut impl FnMut(&mut Buf)) {
         match self {
+            Step::Chain(_) => {}
             Step::Unary { src, dst, .. }
             | Step::BinConst { src, dst, .. }
             | Step::Map { src, dst, .. }

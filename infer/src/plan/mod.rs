@@ -9,7 +9,9 @@
 //!    standardisation) into the weights, `x · W + b → Relu` into one gemv and
 //!    `Mul(x, x) → ReduceSum` into one reduction, and drops dead steps;
 //! 3. [`arena`] gives every intermediate buffer an offset in one `f32` arena, reusing space
-//!    between buffers whose lifetimes do not overlap, and checks the result.
+//!    between buffers whose lifetimes do not overlap, and checks the result;
+//! 4. [`chain`] turns runs of gemvs that feed each other (and their Σμ² head) into one
+//!    [`Step::Chain`] each.
 //!
 //! Every size a file controls is checked against [`crate::limits`] before it is allocated
 //! ([`budget`]), and every pass is linear in the number of nodes (up to the few buffers live
@@ -19,6 +21,7 @@
 
 mod arena;
 mod budget;
+mod chain;
 mod executor;
 mod fusion;
 mod ir;
@@ -100,6 +103,9 @@ pub(crate) struct Plan {
     pub(crate) mu: Option<Buf>,
     pub(crate) arena_len: usize,
     pub(crate) kernel: Kernel,
+    /// The plan is one [`Step::Chain`] whose first layer reads exactly the input: a batch
+    /// needs no copy of its events into the arena (the chain reads the caller's rows).
+    pub(crate) direct_input: bool,
 }
 
 /// Compiles the graph for batch 1; `order` is a topological order of its nodes (from
@@ -130,6 +136,14 @@ pub(crate) fn compile(
     if let Some(m) = &mut mu {
         layout.place(m);
     }
+    chain::build_chains(&mut steps);
+    let direct_input = match steps.as_slice() {
+        [Step::Chain(c)] => c
+            .layers()
+            .first()
+            .is_some_and(|l| l.src == input.off && l.k == input.len && l.k == num_features),
+        _ => false,
+    };
     let plan = Plan {
         num_features,
         input,
@@ -138,6 +152,7 @@ pub(crate) fn compile(
         mu,
         arena_len: layout.len,
         kernel,
+        direct_input,
     };
     arena::validate(&plan)?;
     Ok(plan)

@@ -1,0 +1,247 @@
+//! Dense chains: consecutive gemvs, each reading the previous one's output, optionally
+//! followed by the sum of squares of the last output (the Σμ² score of a VAE encoder), run as
+//! one step.
+//!
+//! A chain has exactly the memory effects of its layers run one after the other as separate
+//! gemvs and a `SumSquares` reduction: every layer still writes its output to the arena, with
+//! the same bits ([`Kernel::gemv`], `kernels::reduce`). What it saves is the dispatch between
+//! steps, and on x86 the round trips through memory on the single-event critical path: the
+//! AVX-512 variant keeps each layer's output (up to 32 floats) in registers for the next
+//! layer and for the score ([`super::x86_chain`]). The batch form runs the whole chain on a
+//! tile of events before the next tile, so the tile's intermediates stay in the L1 cache, and
+//! computes the scores of the tile with vector code.
+
+use super::{Kernel, LANES, SLACK, aligned, split_io, sum4};
+
+/// One layer: `arena[dst..][..np] = arena[src..][..k] · W + b` (then ReLU), `np = b.len()`,
+/// `W` prepacked `[k, np]` with [`SLACK`] floats of room (read through [`aligned`]).
+/// Not `Clone`: a copy of `w` would not keep the 64-byte alignment its data was placed for.
+#[derive(Debug)]
+pub(crate) struct Dense {
+    pub(crate) src: usize,
+    pub(crate) k: usize,
+    pub(crate) w: Vec<f32>,
+    pub(crate) b: Vec<f32>,
+    pub(crate) relu: bool,
+    pub(crate) dst: usize,
+}
+
+impl Dense {
+    /// The weights, `k · np` floats (the aligned part of `w`).
+    #[inline]
+    pub(crate) fn weights(&self) -> &[f32] {
+        aligned(&self.w, self.k * self.b.len())
+    }
+}
+
+/// `arena[dst] = Σ arena[src..][..len]²`, summed as `kernels::reduce` does
+/// (`ReduceOp::SumSquares`: four partial sums, element `i` into sum `i mod 4`, then
+/// `(s0 + s1) + (s2 + s3)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SumSq {
+    pub(crate) src: usize,
+    pub(crate) len: usize,
+    pub(crate) dst: usize,
+}
+
+/// The layers of a chain and its optional score head. Immutable once built: the SIMD
+/// variants rely on the [`extent`](Self::extent) computed here.
+#[derive(Debug)]
+pub(crate) struct Chain {
+    layers: Vec<Dense>,
+    head: Option<SumSq>,
+    extent: Option<usize>,
+}
+
+impl Chain {
+    pub(crate) fn new(layers: Vec<Dense>, head: Option<SumSq>) -> Chain {
+        let extent = extent(&layers, head);
+        Chain {
+            layers,
+            head,
+            extent,
+        }
+    }
+
+    pub(crate) fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
+    pub(crate) fn head(&self) -> Option<SumSq> {
+        self.head
+    }
+
+    /// The layers and head back (to rebuild or change them).
+    #[cfg(test)]
+    pub(crate) fn into_parts(self) -> (Vec<Dense>, Option<SumSq>) {
+        (self.layers, self.head)
+    }
+
+    /// One past the last arena float the chain reads or writes, when every layer has a valid
+    /// shape and reads a view disjoint from the one it writes (and the head likewise); `None`
+    /// otherwise.
+    #[inline]
+    pub(crate) fn extent(&self) -> Option<usize> {
+        self.extent
+    }
+}
+
+fn extent(layers: &[Dense], head: Option<SumSq>) -> Option<usize> {
+    let mut end = 0usize;
+    for l in layers {
+        let np = l.b.len();
+        let need = l.k.checked_mul(np)?;
+        let fits = l.w.len() == need || l.w.len() == need.checked_add(SLACK)?;
+        if np == 0 || !np.is_multiple_of(LANES) || l.k == 0 || !fits {
+            return None;
+        }
+        let (se, de) = (l.src.checked_add(l.k)?, l.dst.checked_add(np)?);
+        if !(se <= l.dst || de <= l.src) {
+            return None;
+        }
+        end = end.max(se).max(de);
+    }
+    if let Some(h) = head {
+        let se = h.src.checked_add(h.len)?;
+        if (h.src..se).contains(&h.dst) {
+            return None;
+        }
+        end = end.max(se).max(h.dst.checked_add(1)?);
+    }
+    Some(end)
+}
+
+impl Kernel {
+    /// Runs the chain on one event's arena (without its head unless `head`: what the matrix
+    /// products alone cost, for `bead bench`). Returns `false` (and writes nothing) when the
+    /// chain's views do not fit the arena or a layer's shape is invalid ([`Chain::extent`]).
+    pub(crate) fn chain(self, arena: &mut [f32], c: &Chain, head: bool) -> bool {
+        self.chain_from(arena, None, c, head)
+    }
+
+    /// [`chain`](Self::chain), the first layer reading `input` (its `k` floats) instead of the
+    /// arena when given: the caller's event needs no copy, and the first loads do not wait for
+    /// the copy's stores. Returns `false` (and writes nothing) also when `input` is shorter
+    /// than `k`.
+    #[allow(unsafe_code)]
+    pub(crate) fn chain_from(
+        self,
+        arena: &mut [f32],
+        input: Option<&[f32]>,
+        c: &Chain,
+        head: bool,
+    ) -> bool {
+        let k0 = c.layers().first().map_or(0, |l| l.k);
+        if c.extent().is_none_or(|e| e > arena.len()) || input.is_some_and(|x| x.len() < k0) {
+            return false;
+        }
+        match self.0 {
+            super::Isa::Scalar => chain_portable_from(arena, c, input, head),
+            // Safety: `extent` checked every view against the arena (and each layer's shape);
+            // the pointer comes from the one `&mut` borrow, `input` (a shared borrow, so not
+            // the arena) holds `k0` floats; avx2 and fma were detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx2Fma => unsafe {
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_avx2(arena.as_mut_ptr(), x, c, head);
+            },
+            // Safety: as above, with avx512f detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx512 => unsafe {
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_avx512(arena.as_mut_ptr(), x, c, head);
+            },
+        }
+        true
+    }
+
+    /// [`chain`](Self::chain) on `n` events of one arena, event `e`'s arena starting at
+    /// `e·stride`; every event gets the same bits as [`chain`](Self::chain) on it alone.
+    /// With `input`, the first layer reads event `e`'s input from `input[e·k..][..k]` (`k` its
+    /// input width) instead of from the arena, which is then not written there (the caller's
+    /// rows need no copy). Returns `false` (and writes nothing) when a view leaves a row or
+    /// the arena, or `input` is shorter than `n·k`.
+    #[allow(unsafe_code)]
+    pub(crate) fn chain_rows(
+        self,
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        c: &Chain,
+        input: Option<&[f32]>,
+    ) -> bool {
+        let Some(end) = c.extent() else {
+            return false;
+        };
+        let needed = n
+            .checked_sub(1)
+            .and_then(|last| last.checked_mul(stride))
+            .and_then(|o| o.checked_add(end));
+        let k0 = c.layers().first().map_or(0, |l| l.k);
+        let input_ok = input.is_none_or(|x| n.checked_mul(k0).is_some_and(|len| len <= x.len()));
+        if n == 0 || end > stride || needed.is_none_or(|e| e > arena.len()) || !input_ok {
+            return n == 0;
+        }
+        match self.0 {
+            super::Isa::Scalar => {
+                let rows = arena.chunks_mut(stride).take(n);
+                match input {
+                    Some(x) => {
+                        for (row, x) in rows.zip(x.chunks_exact(k0.max(1))) {
+                            chain_portable_from(row, c, Some(x), true);
+                        }
+                    }
+                    None => rows.for_each(|row| chain_portable_from(row, c, None, true)),
+                }
+            }
+            // Safety: every event's views lie in its own `stride` floats (`end <= stride`),
+            // inside the arena (`needed`); the pointer comes from the one `&mut` borrow, and
+            // `input` (a shared borrow, so not the arena) holds `n·k0` floats; avx2 and fma
+            // were detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx2Fma => unsafe {
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_rows_avx2(arena.as_mut_ptr(), stride, n, c, x);
+            },
+            // Safety: as above, with avx512f detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx512 => unsafe {
+                let x = input.map(<[f32]>::as_ptr);
+                super::x86_chain::chain_rows_avx512(arena.as_mut_ptr(), stride, n, c, x);
+            },
+        }
+        true
+    }
+}
+
+/// The portable chain: each layer with the portable gemv (the first reading `input` instead
+/// of the arena when given), then the head (if `head`).
+fn chain_portable_from(arena: &mut [f32], c: &Chain, input: Option<&[f32]>, head: bool) {
+    for (i, l) in c.layers().iter().enumerate() {
+        let np = l.b.len();
+        match input {
+            Some(x) if i == 0 => {
+                if let (Some(x), Some(y)) = (x.get(..l.k), arena.get_mut(l.dst..l.dst + np)) {
+                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                }
+            }
+            _ => {
+                if let Some((x, y)) = split_io(arena, l.src, l.k, l.dst, np) {
+                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                }
+            }
+        }
+    }
+    if let Some(h) = c.head().filter(|_| head) {
+        let s = arena
+            .get(h.src..h.src + h.len)
+            .map_or(f32::NAN, |r| sum4(r, |v| v * v));
+        if let Some(d) = arena.get_mut(h.dst) {
+            *d = s;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "tests_chain.rs"]
+mod tests;

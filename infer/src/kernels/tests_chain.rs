@@ -1,0 +1,225 @@
+//! Every chain variant against the portable chain and against the separate steps it replaces.
+
+use super::*;
+use crate::kernels::{Kernel, ReduceOp, align_weights, padded, reduce};
+
+struct Rng(bead_testkit::Rng);
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0.uniform()
+    }
+    fn usize(&mut self, n: usize) -> usize {
+        (self.0.next_u64() % n as u64) as usize
+    }
+}
+
+/// A chain of layers of widths `dims` (`dims[0]` inputs) laid out one after the other in an
+/// arena, with the Σx² of the first `head` outputs of the last layer.
+fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
+    let mut layers = Vec::new();
+    let mut off = 0;
+    let mut src = 0;
+    let mut k = dims[0];
+    off += k.next_multiple_of(16);
+    for (i, &m) in dims.iter().enumerate().skip(1) {
+        let np = padded(m);
+        let mut w = vec![0.0; k * np];
+        for r in 0..k {
+            for j in 0..m {
+                w[r * np + j] = rng.next();
+            }
+        }
+        let mut b = vec![0.0; np];
+        for v in &mut b[..m] {
+            *v = rng.next();
+        }
+        layers.push(Dense {
+            src,
+            k,
+            w: align_weights(&w),
+            b,
+            relu: i + 1 < dims.len() || rng.usize(2) == 0,
+            dst: off,
+        });
+        src = off;
+        off += np;
+        k = m;
+    }
+    let head = head.map(|len| {
+        let h = SumSq { src, len, dst: off };
+        off += 16;
+        h
+    });
+    (Chain::new(layers, head), off)
+}
+
+/// The chain as the separate steps it replaces: one gemv per layer, then the reduction.
+fn separate(kern: Kernel, c: &Chain, arena: &mut [f32]) {
+    for l in c.layers() {
+        let np = l.b.len();
+        let x = arena[l.src..l.src + l.k].to_vec();
+        assert!(kern.gemv(&x, l.weights(), &l.b, &mut arena[l.dst..l.dst + np], l.relu));
+    }
+    if let Some(h) = c.head() {
+        let x = arena[h.src..h.src + h.len].to_vec();
+        let mut d = [0.0];
+        reduce(ReduceOp::SumSquares, &x, h.len, &mut d);
+        arena[h.dst] = d[0];
+    }
+}
+
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+#[test]
+fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
+    let mut rng = Rng(bead_testkit::Rng::new(44));
+    let mut shapes: Vec<(Vec<usize>, Option<usize>)> = vec![
+        (vec![57, 32, 16, 13], Some(13)),
+        (vec![57, 32, 16, 13], None),
+        (vec![3, 1], Some(1)),
+        (vec![1, 16], Some(16)),
+        (vec![5, 33, 17, 4], Some(3)),
+        (vec![70, 64, 48, 20], Some(20)),
+        (vec![31, 29], Some(7)),
+        (vec![16, 32, 32, 5], Some(5)),
+        (vec![57, 32, 16, 16, 16], Some(16)),
+        (vec![9, 32, 3], Some(2)),
+        (vec![40, 17, 16], Some(16)),
+        (vec![8, 96, 40], None),
+    ];
+    for _ in 0..40 {
+        let n = 2 + rng.usize(3);
+        let dims: Vec<usize> = (0..n).map(|_| 1 + rng.usize(50)).collect();
+        let last = *dims.last().unwrap();
+        let head = (rng.usize(4) != 0).then(|| 1 + rng.usize(last));
+        shapes.push((dims, head));
+    }
+    for (dims, head) in shapes {
+        let (c, len) = build(&mut rng, &dims, head);
+        let end = if head.is_some() { len - 15 } else { len };
+        assert_eq!(c.extent(), Some(end), "{dims:?}");
+        let mut input: Vec<f32> = (0..dims[0]).map(|_| rng.next() * 3.0).collect();
+        if rng.usize(5) == 0 {
+            input[rng.usize(dims[0])] = f32::NAN;
+        }
+        let fresh = |input: &[f32]| {
+            let mut a = vec![-7.0f32; len];
+            a[..input.len()].copy_from_slice(input);
+            a
+        };
+        let mut want = fresh(&input);
+        Kernel::portable().chain(&mut want, &c, true);
+        for kern in Kernel::available() {
+            let name = kern.name();
+            let mut steps = fresh(&input);
+            separate(kern, &c, &mut steps);
+            let mut got = fresh(&input);
+            assert!(kern.chain(&mut got, &c, true));
+            for (i, (g, s)) in got.iter().zip(&steps).enumerate() {
+                assert!(
+                    same(*g, *s),
+                    "{name} {dims:?} {head:?} [{i}]: {g} vs steps {s}"
+                );
+            }
+            // Against the portable chain: same values up to the FMA's rounding.
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                let tol = 1e-4 * (1.0 + w.abs());
+                assert!(
+                    same(*g, *w) || (g - w).abs() <= tol,
+                    "{name} {dims:?} [{i}]: {g} vs portable {w}"
+                );
+            }
+            if input.iter().any(|v| v.is_nan()) {
+                let h = c.head().map_or(c.layers().last().unwrap().dst, |h| h.dst);
+                assert!(got[h].is_nan(), "{name}: NaN lost");
+            }
+            // The input read where it is: the same outputs, the arena's input left alone.
+            let mut direct = fresh(&[]);
+            assert!(kern.chain_from(&mut direct, Some(&input), &c, true));
+            assert!(!kern.chain_from(&mut direct, Some(&input[1..]), &c, true));
+            assert!(direct[..dims[0]].iter().all(|v| *v == -7.0));
+            for (i, (g, w)) in direct.iter().zip(&got).enumerate().skip(dims[0]) {
+                assert!(same(*g, *w), "{name} {dims:?} [{i}]: direct {g} vs {w}");
+            }
+            // Without the head: the layers only.
+            let mut nohead = fresh(&input);
+            assert!(kern.chain(&mut nohead, &c, false));
+            if let Some(h) = c.head() {
+                assert_eq!(nohead[h.dst], -7.0);
+                nohead[h.dst] = got[h.dst];
+            }
+            assert!(nohead.iter().zip(&got).all(|(a, b)| same(*a, *b)));
+            // A batch of events, each in its own row: the same bits as each event alone.
+            for n in [1, 5, 16, 17, 31, 32, 33, 40, 70] {
+                let stride = len.next_multiple_of(16) + 16 * rng.usize(2);
+                let mut arena = vec![-7.0f32; n * stride];
+                let mut alone = Vec::new();
+                for e in 0..n {
+                    let ev: Vec<f32> = input.iter().map(|v| v + e as f32 * 0.25).collect();
+                    arena[e * stride..e * stride + ev.len()].copy_from_slice(&ev);
+                    let mut one = fresh(&ev);
+                    assert!(kern.chain(&mut one, &c, true));
+                    alone.push(one);
+                }
+                // The inputs read from the arena, or from rows of their own.
+                let rows: Vec<f32> = (0..n)
+                    .flat_map(|e| arena[e * stride..e * stride + dims[0]].to_vec())
+                    .collect();
+                let mut direct = arena.clone();
+                for e in 0..n {
+                    direct[e * stride..e * stride + dims[0]].fill(-9.0);
+                }
+                assert!(kern.chain_rows(&mut arena, stride, n, &c, None));
+                assert!(kern.chain_rows(&mut direct, stride, n, &c, Some(&rows)));
+                assert!(!kern.chain_rows(&mut direct, stride, n, &c, Some(&rows[1..])));
+                for (e, one) in alone.iter().enumerate() {
+                    let row = &arena[e * stride..e * stride + len];
+                    let drow = &direct[e * stride + dims[0]..e * stride + len];
+                    for (i, (g, w)) in row.iter().zip(one).enumerate() {
+                        assert!(
+                            same(*g, *w),
+                            "{name} {dims:?} n={n} e={e} [{i}]: {g} vs {w}"
+                        );
+                    }
+                    assert!(
+                        drow.iter().zip(&one[dims[0]..]).all(|(g, w)| same(*g, *w)),
+                        "{name} {dims:?} n={n} e={e}: direct input"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn chains_that_do_not_fit_are_refused() {
+    let mut rng = Rng(bead_testkit::Rng::new(45));
+    let (c, _) = build(&mut rng, &[8, 16, 4], Some(4));
+    let len = c.extent().unwrap();
+    for kern in Kernel::available() {
+        let mut a = vec![1.0f32; len - 1];
+        assert!(!kern.chain(&mut a, &c, true));
+        assert!(a.iter().all(|v| *v == 1.0));
+        let mut a = vec![1.0f32; 3 * len];
+        assert!(!kern.chain_rows(&mut a, len, 4, &c, None));
+        assert!(!kern.chain_rows(&mut a, len - 1, 2, &c, None));
+        assert!(a.iter().all(|v| *v == 1.0));
+        assert!(kern.chain_rows(&mut a, len, 3, &c, None));
+    }
+    // A layer that reads its own output.
+    let (mut layers, head) = c.into_parts();
+    let dst = layers[1].dst;
+    layers[1].src = dst;
+    let bad = Chain::new(layers, head);
+    assert_eq!(bad.extent(), None);
+    let (mut layers, head) = bad.into_parts();
+    layers[1].src = 0;
+    layers[0].b.pop();
+    let bad = Chain::new(layers, head);
+    assert_eq!(bad.extent(), None);
+    let (mut layers, head) = bad.into_parts();
+    layers[0].b.push(0.0);
+    assert!(Chain::new(layers, head).extent().is_some());
+}
