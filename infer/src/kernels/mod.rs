@@ -37,7 +37,9 @@ mod tests_fused;
 pub(crate) use chain::{Chain, Dense, SumSq};
 pub(crate) use elementwise::MapOp;
 
-/// The environment variable that caps the kernel models load with ([`Kernel::from_env`]).
+/// The environment variable that caps the SIMD kernel models load with: `portable`,
+/// `avx2+fma` (or `avx2`), `avx512f` (or `avx512`). Read once per process; an unknown name
+/// makes loading fail with the list of valid names.
 pub const KERNEL_ENV: &str = "BEAD_KERNEL";
 
 /// Output widths of the gemv are padded to a multiple of this.
