@@ -12,6 +12,7 @@ use crate::plan::ir::{Buf, ConcatPart, PartSrc, Step};
 use crate::plan::shape::{normalize_axis, numel, resolve_reshape};
 use crate::plan::tensor::{Const, ConstData, load_tensor};
 use crate::plan::{CompileError, err};
+use std::borrow::Cow;
 
 /// Largest constant `ConstantOfShape` may create (64 MiB of f32).
 const MAX_CONST_ELEMENTS: usize = 1 << 24;
@@ -630,15 +631,25 @@ fn concat_consts(consts: &[Const], axis: i64) -> Result<Const, CompileError> {
         *d = total;
     }
     let outer = numel(shape.get(..a).unwrap_or_default());
+    // Each input's floats once: converting them per outer index made nested Concats of
+    // constants quadratic (a 4 KB model took 90 s to be refused).
+    let floats: Vec<Cow<'_, [f32]>> = consts
+        .iter()
+        .map(|c| match &c.data {
+            ConstData::F(v) => Cow::Borrowed(v.as_slice()),
+            ConstData::I(_) if ints => Cow::Borrowed(&[][..]),
+            ConstData::I(_) => Cow::Owned(c.floats()),
+        })
+        .collect();
     let mut fl = Vec::new();
     let mut il = Vec::new();
     for o in 0..outer {
-        for c in consts {
+        for (c, f) in consts.iter().zip(&floats) {
             let inner = numel(c.shape.get(a..).unwrap_or_default());
             let range = o * inner..(o + 1) * inner;
             match &c.data {
                 ConstData::I(v) if ints => il.extend(v.get(range).unwrap_or_default()),
-                _ => fl.extend(c.floats().get(range).unwrap_or_default()),
+                _ => fl.extend(f.get(range).unwrap_or_default()),
             }
         }
     }
