@@ -264,7 +264,10 @@ fn check_values(
             }
             rle_runs(runs, width, present, None).map(|_| ())
         }
-        Encoding::DELTA_BINARY_PACKED if integer => delta_stream(data, present as u64).map(|_| ()),
+        // Integers: only the structure matters (the values are the crate's to decode).
+        Encoding::DELTA_BINARY_PACKED if integer => {
+            delta_stream(data, present as u64, false).map(|_| ())
+        }
         Encoding::DELTA_LENGTH_BYTE_ARRAY if column.physical == PhysicalType::BYTE_ARRAY => {
             delta_length_arrays(data, levels).map(|_| ())
         }
@@ -351,15 +354,18 @@ fn uleb(data: &[u8], at: usize, most: usize) -> Result<Option<(u64, usize)>, Str
     ))
 }
 
-/// The `width`-bit little-endian value starting at bit `bit` of `data` (None past the end).
+/// The `width`-bit (at most 64) little-endian value starting at bit `bit` of `data` (None
+/// past the end).
 fn bits_at(data: &[u8], bit: usize, width: u8) -> Option<u64> {
-    let mut value = 0u64;
-    for k in 0..usize::from(width) {
-        let b = bit + k;
-        let byte = *data.get(b / 8)?;
-        value |= u64::from((byte >> (b % 8)) & 1) << k;
-    }
-    Some(value)
+    let end = bit.checked_add(usize::from(width))?;
+    let bytes = data.get(bit / 8..end.div_ceil(8))?;
+    // At most 9 bytes for 64 bits at an odd offset.
+    let word = bytes
+        .iter()
+        .rev()
+        .fold(0u128, |w, &b| (w << 8) | u128::from(b));
+    let mask = (1u128 << width) - 1;
+    Some(((word >> (bit % 8)) & mask) as u64)
 }
 
 /// Walk the RLE / bit-packed hybrid runs of `data` (values of `width` bits) over the first `n`
@@ -433,9 +439,10 @@ const MOST_DELTA_ARRAYS: u64 = 1 << 24;
 
 /// Walk a DELTA_BINARY_PACKED stream over its first `n` values as the crate's decoder reads
 /// it (the header, then per block a zigzag minimum delta, one bit width per miniblock, and the
-/// miniblocks), adding up the values as 32-bit integers. `Ok(None)`: the stream ends early or
-/// is inconsistent in a way the decoder reports itself.
-fn delta_stream(data: &[u8], n: u64) -> Result<Option<DeltaWalk>, String> {
+/// miniblocks), adding up the values as 32-bit integers when `sum_values` (byte-array
+/// lengths; otherwise `min` and `sum` stay those of the first value). `Ok(None)`: the stream
+/// ends early or is inconsistent in a way the decoder reports itself.
+fn delta_stream(data: &[u8], n: u64, sum_values: bool) -> Result<Option<DeltaWalk>, String> {
     // The decoder reads these with a 10-byte limit and panics past it.
     let mut header = [0u64; 4];
     let mut at = 0;
@@ -504,8 +511,11 @@ fn delta_stream(data: &[u8], n: u64) -> Result<Option<DeltaWalk>, String> {
                 ));
             }
             let count = per_miniblock.min(left);
-            for i in 0..count {
-                let Some(delta) = bits_at(&data[at..], i * usize::from(width), width) else {
+            let Some(miniblock) = data.get(at..) else {
+                return Ok(None);
+            };
+            for i in (0..count).filter(|_| sum_values) {
+                let Some(delta) = bits_at(miniblock, i * usize::from(width), width) else {
                     return Ok(None);
                 };
                 last = (delta as i32).wrapping_add(min_delta).wrapping_add(last);
@@ -528,7 +538,7 @@ fn delta_stream(data: &[u8], n: u64) -> Result<Option<DeltaWalk>, String> {
 /// number of arrays.
 fn delta_length_arrays(data: &[u8], levels: usize) -> Result<u64, String> {
     let total = delta_claim(data, levels)?;
-    let Some(walk) = delta_stream(data, total)? else {
+    let Some(walk) = delta_stream(data, total, true)? else {
         return Ok(total);
     };
     let bytes = data.len().saturating_sub(walk.end);
@@ -567,7 +577,7 @@ fn delta_claim(data: &[u8], levels: usize) -> Result<u64, String> {
 /// DELTA_LENGTH_BYTE_ARRAY. The decoder itself checks each prefix against the previous value.
 fn delta_byte_arrays(data: &[u8], levels: usize) -> Result<(), String> {
     let total = delta_claim(data, levels)?;
-    let Some(prefixes) = delta_stream(data, total)? else {
+    let Some(prefixes) = delta_stream(data, total, false)? else {
         return Ok(());
     };
     let suffixes = data.get(prefixes.end..).ok_or_else(|| {
@@ -705,7 +715,7 @@ mod tests {
     fn delta_streams_are_walked_to_their_end() {
         // 40 values from 7 in steps of 1: 7..=46, in a block of 0-bit miniblocks.
         let data = delta(40, 7, 1);
-        let walk = delta_stream(&data, 40).unwrap().unwrap();
+        let walk = delta_stream(&data, 40, true).unwrap().unwrap();
         assert_eq!(
             walk,
             DeltaWalk {
@@ -720,13 +730,13 @@ mod tests {
         packed.extend([1, 1, 1, 1]);
         packed.extend([0xFF; 8]);
         packed.extend(b"tail");
-        let walk = delta_stream(&packed, 40).unwrap().unwrap();
+        let walk = delta_stream(&packed, 40, true).unwrap().unwrap();
         assert_eq!(walk.end, packed.len() - 4);
         assert_eq!(walk.sum, 7 + (9..=85).step_by(2).sum::<i64>());
         // A min delta of more than 10 bytes panics the decoder.
         let mut bad = data[..5].to_vec();
         bad.extend([0x80; 11]);
-        assert!(delta_stream(&bad, 40).is_err());
+        assert!(delta_stream(&bad, 40, true).is_err());
         // Blocks that overflow the decoder's arithmetic, or are not multiples of 128.
         let header = |block: u64, mini: u64| {
             let mut d = vec![];
@@ -735,10 +745,18 @@ mod tests {
             }
             d
         };
-        assert!(delta_stream(&header(1 << 40, 4), 3).is_err());
-        assert!(delta_stream(&header(100, 4), 3).is_err());
-        assert!(delta_stream(&header(128, 3), 3).is_err());
-        assert!(delta_stream(&header(128, 4), 1).unwrap().is_some());
+        assert!(delta_stream(&header(1 << 40, 4), 3, true).is_err());
+        assert!(delta_stream(&header(100, 4), 3, true).is_err());
+        assert!(delta_stream(&header(128, 3), 3, true).is_err());
+        assert!(delta_stream(&header(128, 4), 1, true).unwrap().is_some());
+        // Walking without the values: the same end, and a stream cut inside its miniblocks is
+        // left to the decoder (no read past the data).
+        let walk = delta_stream(&packed, 40, false).unwrap().unwrap();
+        assert_eq!(walk.end, packed.len() - 4);
+        for cut in 0..packed.len() {
+            let _ = delta_stream(&packed[..cut], 40, false);
+            let _ = delta_stream(&packed[..cut], 40, true);
+        }
     }
 
     #[test]
