@@ -121,12 +121,10 @@ impl Session {
         let plan = &*self.plan;
         let (l, input) = (plan.arena_len, plan.input);
         let mut first = None;
-        let blocks = events
-            .chunks(self.block * f)
-            .zip(out.chunks_mut(self.block));
+        let block_len = self.block;
+        let blocks = events.chunks(block_len * f).zip(out.chunks_mut(block_len));
         for (bi, (block, out)) in blocks.enumerate() {
             let mut refused = 0u64;
-            let block_len = self.block;
             let arenas = aligned_arena(&mut self.arena);
             if plan.direct_input {
                 // The plan reads the events where they are (a refused event is scored as it

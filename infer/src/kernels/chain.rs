@@ -173,13 +173,9 @@ impl Kernel {
         let Some(end) = c.extent() else {
             return false;
         };
-        let needed = n
-            .checked_sub(1)
-            .and_then(|last| last.checked_mul(stride))
-            .and_then(|o| o.checked_add(end));
         let k0 = c.layers().first().map_or(0, |l| l.k);
         let input_ok = input.is_none_or(|x| n.checked_mul(k0).is_some_and(|len| len <= x.len()));
-        if n == 0 || end > stride || needed.is_none_or(|e| e > arena.len()) || !input_ok {
+        if !super::rows_fit(arena.len(), stride, n, end) || !input_ok {
             return n == 0;
         }
         match self.0 {

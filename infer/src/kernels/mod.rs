@@ -227,12 +227,7 @@ impl Kernel {
             return false;
         };
         let disjoint = src_end <= dst || dst_end <= src;
-        let needed = n
-            .checked_sub(1)
-            .and_then(|last| last.checked_mul(stride))
-            .and_then(|o| o.checked_add(src_end.max(dst_end)));
-        let fits = needed.is_some_and(|end| end <= arena.len());
-        if n == 0 || !disjoint || src_end.max(dst_end) > stride || !fits || k == 0 {
+        if !disjoint || !rows_fit(arena.len(), stride, n, src_end.max(dst_end)) || k == 0 {
             return false;
         }
         match self.0 {
@@ -303,13 +298,8 @@ impl Kernel {
         let (Some(src_end), Some(dst_end)) = (src.checked_add(len), dst.checked_add(len)) else {
             return false;
         };
-        let needed = n
-            .checked_sub(1)
-            .and_then(|last| last.checked_mul(stride))
-            .and_then(|o| o.checked_add(src_end.max(dst_end)));
-        let ok = needed.is_some_and(|end| end <= arena.len())
+        let ok = rows_fit(arena.len(), stride, n, src_end.max(dst_end))
             && (src_end <= dst || dst_end <= src)
-            && src_end.max(dst_end) <= stride
             && ops.iter().all(|o| o.fits(len));
         if !ok {
             return false;
@@ -410,6 +400,17 @@ impl Kernel {
             Isa::Avx512 => unsafe { x86::unary_avx512(op, src, dst) },
         }
     }
+}
+
+/// Whether `n` rows `stride` floats apart, each using its first `end` floats, lie in an arena
+/// of `len` floats: `end <= stride` and the last row's end inside (false for `n == 0`).
+#[inline]
+fn rows_fit(len: usize, stride: usize, n: usize, end: usize) -> bool {
+    end <= stride
+        && n.checked_sub(1)
+            .and_then(|last| last.checked_mul(stride))
+            .and_then(|o| o.checked_add(end))
+            .is_some_and(|e| e <= len)
 }
 
 /// The input (`row[src..][..k]`) and output (`row[dst..][..np]`) of one event's row; `None`

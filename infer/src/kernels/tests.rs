@@ -3,14 +3,31 @@
 
 use super::*;
 
-/// The test kit's SplitMix64, with the two draws these tests need.
-struct Rng(bead_testkit::Rng);
+/// The test kit's SplitMix64, with the two draws the kernel tests need (shared with
+/// `tests_fused` and `chain`'s tests).
+pub(super) struct Rng(pub(super) bead_testkit::Rng);
 impl Rng {
-    fn next(&mut self) -> f32 {
+    pub(super) fn next(&mut self) -> f32 {
         self.0.uniform()
     }
-    fn usize(&mut self, n: usize) -> usize {
+    pub(super) fn usize(&mut self, n: usize) -> usize {
         (self.0.next_u64() % n as u64) as usize
+    }
+    /// A random `k × m` weight matrix padded to `np = padded(m)` columns (row-major) and its
+    /// bias, zeros in the padding.
+    pub(super) fn layer(&mut self, k: usize, m: usize) -> (Vec<f32>, Vec<f32>) {
+        let np = padded(m);
+        let mut w = vec![0.0; k * np];
+        for i in 0..k {
+            for j in 0..m {
+                w[i * np + j] = self.next();
+            }
+        }
+        let mut b = vec![0.0; np];
+        for v in &mut b[..m] {
+            *v = self.next();
+        }
+        (w, b)
     }
 }
 
@@ -37,16 +54,7 @@ fn every_gemv_variant_matches_portable() {
     for (k, m) in cases {
         let np = padded(m);
         let x: Vec<f32> = (0..k).map(|_| rng.next()).collect();
-        let mut w = vec![0.0; k * np];
-        for i in 0..k {
-            for j in 0..m {
-                w[i * np + j] = rng.next();
-            }
-        }
-        let mut b = vec![0.0; np];
-        for v in &mut b[..m] {
-            *v = rng.next();
-        }
+        let (w, b) = rng.layer(k, m);
         for relu in [false, true] {
             let mut want = vec![0.0; np];
             assert!(Kernel::portable().gemv(&x, &w, &b, &mut want, relu));

@@ -1,17 +1,8 @@
 //! Every chain variant against the portable chain and against the separate steps it replaces.
 
 use super::*;
+use crate::kernels::tests::Rng;
 use crate::kernels::{Kernel, ReduceOp, align_weights, padded, reduce};
-
-struct Rng(bead_testkit::Rng);
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0.uniform()
-    }
-    fn usize(&mut self, n: usize) -> usize {
-        (self.0.next_u64() % n as u64) as usize
-    }
-}
 
 /// A chain of layers of widths `dims` (`dims[0]` inputs) laid out one after the other in an
 /// arena, with the Σx² of the first `head` outputs of the last layer.
@@ -23,16 +14,7 @@ fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
     off += k.next_multiple_of(16);
     for (i, &m) in dims.iter().enumerate().skip(1) {
         let np = padded(m);
-        let mut w = vec![0.0; k * np];
-        for r in 0..k {
-            for j in 0..m {
-                w[r * np + j] = rng.next();
-            }
-        }
-        let mut b = vec![0.0; np];
-        for v in &mut b[..m] {
-            *v = rng.next();
-        }
+        let (w, b) = rng.layer(k, m);
         layers.push(Dense {
             src,
             k,

@@ -4,15 +4,7 @@
 
 use super::*;
 
-struct Rng(bead_testkit::Rng);
-impl Rng {
-    fn f(&mut self) -> f32 {
-        self.0.uniform()
-    }
-    fn usize(&mut self, n: usize) -> usize {
-        (self.0.next_u64() % n as u64) as usize
-    }
-}
+use super::tests::Rng;
 
 const SPECIALS: [f32; 9] = [
     0.0,
@@ -30,7 +22,7 @@ fn value(rng: &mut Rng) -> f32 {
     if rng.usize(6) == 0 {
         SPECIALS[rng.usize(SPECIALS.len())]
     } else {
-        rng.f() * 10.0
+        rng.next() * 10.0
     }
 }
 
@@ -61,7 +53,7 @@ fn random_ops(rng: &mut Rng, len: usize) -> Vec<MapOp> {
                         if with_specials {
                             value(rng)
                         } else {
-                            rng.f() * 4.0
+                            rng.next() * 4.0
                         }
                     })
                     .collect();
@@ -235,15 +227,15 @@ fn every_gemm_variant_matches_its_gemv_bitwise() {
     }
     for (k, m, n) in cases {
         let np = padded(m);
-        let w: Vec<f32> = (0..k * np).map(|_| rng.f()).collect();
-        let b: Vec<f32> = (0..np).map(|_| rng.f()).collect();
+        let w: Vec<f32> = (0..k * np).map(|_| rng.next()).collect();
+        let b: Vec<f32> = (0..np).map(|_| rng.next()).collect();
         // Input and output at either end of each event's row, with room around them.
         let (src, dst, stride) = if rng.usize(2) == 0 {
             (3, k + 5, k + np + 9)
         } else {
             (np + 2, 1, k + np + 4)
         };
-        let arena: Vec<f32> = (0..n * stride).map(|_| rng.f() * 3.0).collect();
+        let arena: Vec<f32> = (0..n * stride).map(|_| rng.next() * 3.0).collect();
         for kern in Kernel::available() {
             for relu in [false, true] {
                 let mut got = arena.clone();

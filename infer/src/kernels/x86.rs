@@ -226,41 +226,53 @@ pub(super) enum Fn4 {
     Cos,
 }
 
+/// The body of [`map4_avx2`] and `x86_math512::map8_avx512`: `dst[i] = eval(f, src[i])` over
+/// the common length, `$v` lanes at a time (the tail through a block padded with 1.0), then
+/// `std` for the huge or non-finite arguments of sin and cos. A macro, expanded in each, so
+/// that it compiles with that function's target features and inlines its `eval`.
+macro_rules! map_lanes {
+    ($f:expr, $src:expr, $dst:expr, $v:literal, $load:ident, $store:ident, $eval:ident) => {{
+        let (f, src, dst): (Fn4, &[f32], &mut [f32]) = ($f, $src, $dst);
+        let n = src.len().min(dst.len());
+        let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
+            return;
+        };
+        let mut s = src.chunks_exact($v);
+        let mut d = dst.chunks_exact_mut($v);
+        for (sc, dc) in (&mut s).zip(&mut d) {
+            // SAFETY: `sc` and `dc` hold exactly `$v` floats (one vector).
+            unsafe {
+                let x = $load(sc.as_ptr());
+                $store(dc.as_mut_ptr(), $eval(f, x));
+            }
+        }
+        let (sr, dr) = (s.remainder(), d.into_remainder());
+        if !sr.is_empty() {
+            let mut buf = [1.0f32; $v];
+            buf.iter_mut().zip(sr).for_each(|(b, s)| *b = *s);
+            // SAFETY: `buf` holds `$v` floats (one vector).
+            unsafe {
+                let x = $load(buf.as_ptr());
+                $store(buf.as_mut_ptr(), $eval(f, x));
+            }
+            dr.iter_mut().zip(&buf).for_each(|(d, y)| *d = *y);
+        }
+        match f {
+            Fn4::Ln => {}
+            Fn4::Sin => super::math::fix_huge(src, dst, f32::sin),
+            Fn4::Cos => super::math::fix_huge(src, dst, f32::cos),
+        }
+    }};
+}
+pub(super) use map_lanes;
+
 /// `dst[i] = f(src[i])` over the common length, four at a time (the tail through a padded
 /// block), then `std` for the huge or non-finite arguments of sin and cos.
 ///
 /// Safety: the CPU supports avx2 and fma.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn map4_avx2(f: Fn4, src: &[f32], dst: &mut [f32]) {
-    let n = src.len().min(dst.len());
-    let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
-        return;
-    };
-    let mut s = src.chunks_exact(4);
-    let mut d = dst.chunks_exact_mut(4);
-    for (sc, dc) in (&mut s).zip(&mut d) {
-        // Safety: `sc` and `dc` hold exactly four floats.
-        unsafe {
-            let x = _mm_loadu_ps(sc.as_ptr());
-            _mm_storeu_ps(dc.as_mut_ptr(), eval4(f, x));
-        }
-    }
-    let (sr, dr) = (s.remainder(), d.into_remainder());
-    if !sr.is_empty() {
-        let mut buf = [1.0f32; 4];
-        buf.iter_mut().zip(sr).for_each(|(b, s)| *b = *s);
-        // Safety: `buf` holds four floats.
-        unsafe {
-            let x = _mm_loadu_ps(buf.as_ptr());
-            _mm_storeu_ps(buf.as_mut_ptr(), eval4(f, x));
-        }
-        dr.iter_mut().zip(&buf).for_each(|(d, y)| *d = *y);
-    }
-    match f {
-        Fn4::Ln => {}
-        Fn4::Sin => super::math::fix_huge(src, dst, f32::sin),
-        Fn4::Cos => super::math::fix_huge(src, dst, f32::cos),
-    }
+    map_lanes!(f, src, dst, 4, _mm_loadu_ps, _mm_storeu_ps, eval4)
 }
 
 #[target_feature(enable = "avx2,fma")]

@@ -9,7 +9,7 @@ use std::arch::x86_64::*;
 use super::math::{
     C0, C1, C2, C3, INV_PIO2, LN2, PIO2_1, PIO2_1T, S1, S2, S3, S4, SQRT_HALF_BITS, TOINT,
 };
-use super::x86::Fn4;
+use super::x86::{Fn4, map_lanes};
 
 /// `dst[i] = f(src[i])` over the common length, eight at a time (the tail through a padded
 /// block), then `std` for the huge or non-finite arguments of sin and cos.
@@ -17,35 +17,7 @@ use super::x86::Fn4;
 /// Safety: the CPU supports avx512f, avx2 and fma.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub(super) unsafe fn map8_avx512(f: Fn4, src: &[f32], dst: &mut [f32]) {
-    let n = src.len().min(dst.len());
-    let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
-        return;
-    };
-    let mut s = src.chunks_exact(8);
-    let mut d = dst.chunks_exact_mut(8);
-    for (sc, dc) in (&mut s).zip(&mut d) {
-        // SAFETY: `sc` and `dc` hold exactly eight floats.
-        unsafe {
-            let x = _mm256_loadu_ps(sc.as_ptr());
-            _mm256_storeu_ps(dc.as_mut_ptr(), eval8(f, x));
-        }
-    }
-    let (sr, dr) = (s.remainder(), d.into_remainder());
-    if !sr.is_empty() {
-        let mut buf = [1.0f32; 8];
-        buf.iter_mut().zip(sr).for_each(|(b, s)| *b = *s);
-        // SAFETY: `buf` holds eight floats.
-        unsafe {
-            let x = _mm256_loadu_ps(buf.as_ptr());
-            _mm256_storeu_ps(buf.as_mut_ptr(), eval8(f, x));
-        }
-        dr.iter_mut().zip(&buf).for_each(|(d, y)| *d = *y);
-    }
-    match f {
-        Fn4::Ln => {}
-        Fn4::Sin => super::math::fix_huge(src, dst, f32::sin),
-        Fn4::Cos => super::math::fix_huge(src, dst, f32::cos),
-    }
+    map_lanes!(f, src, dst, 8, _mm256_loadu_ps, _mm256_storeu_ps, eval8)
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]
