@@ -74,13 +74,7 @@ pub struct ModelManifest {
 impl ModelManifest {
     /// Read `DIR/bead-model.json`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json {
-            path,
-            what: "bead model manifest",
-            source,
-        })
+        read_json(&dir.join(MANIFEST_FILE), "bead model manifest")
     }
 
     /// Write `DIR/bead-model.json` atomically.
@@ -166,6 +160,16 @@ impl TrainedModel {
             device,
         })
     }
+}
+
+/// Read the JSON file `path` holding a `what` (named in the error).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        what,
+        source,
+    })
 }
 
 /// Write a file atomically: temporary file in the same directory, then rename.

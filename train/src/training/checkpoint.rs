@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::output::kill_point;
 use crate::error::{Error, Result};
-use crate::manifest::{CHECKPOINT_DIR, WEIGHTS_FILE, tmp_path, unique_suffix};
+use crate::manifest::{CHECKPOINT_DIR, WEIGHTS_FILE, read_json, tmp_path, unique_suffix};
 use crate::model::BeadVae;
 
 /// Prefix of a checkpoint being written.
@@ -246,13 +246,7 @@ impl Checkpoint {
 }
 
 fn read_state(dir: &Path) -> Result<TrainerState> {
-    let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::Json {
-        path,
-        what: "trainer state",
-        source,
-    })
+    read_json(&dir.join(STATE_FILE), "trainer state")
 }
 
 /// Write weights atomically (unique temporary file, then rename); returns the FNV-1a 64
