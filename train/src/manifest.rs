@@ -136,8 +136,9 @@ impl TrainedModel {
         if !weights.exists() {
             return Err(Error::model(&weights, "weights missing"));
         }
+        // Read once: the bytes hashed are the bytes loaded.
+        let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         if let Some(expected) = &manifest.weights_hash {
-            let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
             let found = format!("{:016x}", crate::config::fnv1a64(&bytes));
             if &found != expected {
                 return Err(Error::model(
@@ -150,10 +151,10 @@ impl TrainedModel {
                 ));
             }
         }
-        let model = manifest
-            .build_model(&device)
-            .try_load_file(&weights)
-            .map_err(|e| Error::record(&weights, e))?;
+        let model =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .and_then(|record| manifest.build_model(&device).try_load_record(record))
+                .map_err(|e| Error::record(&weights, e))?;
         Ok(Self {
             manifest,
             model,
