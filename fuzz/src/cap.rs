@@ -34,31 +34,29 @@ fn release(size: usize) {
     LIVE.fetch_sub(size, Ordering::Relaxed);
 }
 
+/// Reserves `size` bytes, then runs `alloc`; the reservation is given back when it fails.
+fn counted(size: usize, alloc: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if !reserve(size) {
+        return std::ptr::null_mut();
+    }
+    let p = alloc();
+    if p.is_null() {
+        release(size);
+    }
+    p
+}
+
 // SAFETY: every method forwards to `System` with the caller's layout unchanged; the counter
 // never affects which memory is returned, only whether a request is refused (null).
 unsafe impl GlobalAlloc for CappedAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: forwarded caller contract (non-zero size layout).
-        let p = unsafe { System.alloc(layout) };
-        if p.is_null() {
-            release(layout.size());
-        }
-        p
+        counted(layout.size(), || unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if !reserve(layout.size()) {
-            return std::ptr::null_mut();
-        }
         // SAFETY: forwarded caller contract.
-        let p = unsafe { System.alloc_zeroed(layout) };
-        if p.is_null() {
-            release(layout.size());
-        }
-        p
+        counted(layout.size(), || unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {

@@ -27,6 +27,28 @@ fn finish(g: GraphBuilder, features: usize) -> Vec<u8> {
     onnx::encode_model(&g.into_model(&metadata(features)))
 }
 
+/// The encoders' outputs, then the model: `score` = Σμ² (`mu_sq`, then the node `score_sum`
+/// with its axes in the initializer `axes`) and `mu` of width `latent`.
+fn finish_score(
+    mut g: GraphBuilder,
+    mu: &str,
+    latent: usize,
+    axes: &str,
+    features: usize,
+) -> Vec<u8> {
+    let axes = g.constant_i64(axes, &[1], &[1]);
+    let sq = g.op_named("Mul", "mu_sq", &[mu, mu], vec![]);
+    let score = g.op_named(
+        "ReduceSum",
+        "score_sum",
+        &[&sq, &axes],
+        vec![attr_int("keepdims", 0)],
+    );
+    g.output(onnx::SCORE, &score, &[]);
+    g.output(onnx::MU, mu, &[latent as i64]);
+    finish(g, features)
+}
+
 /// `|a - b| <= 1e-5 |b| + 1e-6`.
 pub fn close(a: f32, b: f32) -> bool {
     (a - b).abs() <= 1e-5 * b.abs() + 1e-6
@@ -137,17 +159,7 @@ pub fn encoder(
         k = m;
     }
     let mu = dense(&mut g, &mut rng, &h, k, latent, false, "mu");
-    let axes = g.constant_i64("axes1", &[1], &[1]);
-    let sq = g.op_named("Mul", "mu_sq", &[&mu, &mu], vec![]);
-    let score = g.op_named(
-        "ReduceSum",
-        "score_sum",
-        &[&sq, &axes],
-        vec![attr_int("keepdims", 0)],
-    );
-    g.output(onnx::SCORE, &score, &[]);
-    g.output(onnx::MU, &mu, &[latent as i64]);
-    finish(g, features)
+    finish_score(g, &mu, latent, "axes1", features)
 }
 
 /// AXOL1TL-v1-sized VAE encoder: standardisation, 57 → 32 → 16 → 13 (μ), score Σμ².
@@ -360,17 +372,7 @@ fn axol1tl_foreign(name: &str, seed: u64, bare: bool) -> Vec<u8> {
         }
         k = m;
     }
-    let axes = g.constant_i64("axes", &[1], &[1]);
-    let sq = g.op_named("Mul", "mu_sq", &[&h, &h], vec![]);
-    let score = g.op_named(
-        "ReduceSum",
-        "score_sum",
-        &[&sq, &axes],
-        vec![attr_int("keepdims", 0)],
-    );
-    g.output(onnx::SCORE, &score, &[]);
-    g.output(onnx::MU, &h, &[13]);
-    finish(g, f)
+    finish_score(g, &h, 13, "axes", f)
 }
 
 /// `axol1tl_foreign`: the imported AXOL1TL-style graph with scaling and saturation.

@@ -74,13 +74,7 @@ pub struct ModelManifest {
 impl ModelManifest {
     /// Read `DIR/bead-model.json`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        serde_json::from_str(&text).map_err(|source| Error::Json {
-            path,
-            what: "bead model manifest",
-            source,
-        })
+        read_json(&dir.join(MANIFEST_FILE), "bead model manifest")
     }
 
     /// Write `DIR/bead-model.json` atomically.
@@ -142,8 +136,9 @@ impl TrainedModel {
         if !weights.exists() {
             return Err(Error::model(&weights, "weights missing"));
         }
+        // Read once: the bytes hashed are the bytes loaded.
+        let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
         if let Some(expected) = &manifest.weights_hash {
-            let bytes = std::fs::read(&weights).map_err(|e| Error::io(&weights, e))?;
             let found = format!("{:016x}", crate::config::fnv1a64(&bytes));
             if &found != expected {
                 return Err(Error::model(
@@ -156,16 +151,26 @@ impl TrainedModel {
                 ));
             }
         }
-        let model = manifest
-            .build_model(&device)
-            .try_load_file(&weights)
-            .map_err(|e| Error::record(&weights, e))?;
+        let model =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .and_then(|record| manifest.build_model(&device).try_load_record(record))
+                .map_err(|e| Error::record(&weights, e))?;
         Ok(Self {
             manifest,
             model,
             device,
         })
     }
+}
+
+/// Read the JSON file `path` holding a `what` (named in the error).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &'static str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    serde_json::from_str(&text).map_err(|source| Error::Json {
+        path: path.to_path_buf(),
+        what,
+        source,
+    })
 }
 
 /// Write a file atomically: temporary file in the same directory, then rename.

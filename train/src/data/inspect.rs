@@ -174,7 +174,15 @@ pub(super) fn open_parquet(path: &Path) -> Result<SerializedFileReader<File>, Da
 }
 
 fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
-    let reader = open_parquet(path)?;
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    // One open: the footer checks read the file the reader parsed the footer of.
+    let mut file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let reader = SerializedFileReader::new(file.try_clone().map_err(io)?)
+        .map_err(|e| parquet_err(path, "", e))?;
     let meta = reader.metadata();
     let schema = meta.file_metadata().schema_descr();
     let mut columns = Vec::with_capacity(schema.num_columns());
@@ -219,17 +227,6 @@ fn inspect_parquet(path: &Path) -> Result<FileInfo, DataError> {
             max_def: descr.max_def_level(),
         });
     }
-    let mut file = File::open(path).map_err(|e| DataError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|e| DataError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?
-        .len();
     let groups = checked_row_groups(path, &mut file, file_len, meta)?;
     let rows: usize = groups.iter().sum();
     if rows == 0 {

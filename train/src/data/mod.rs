@@ -77,7 +77,7 @@ mod parquet;
 mod root;
 mod table;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 pub use error::DataError;
 pub use inspect::expand_inputs;

@@ -15,16 +15,28 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
-/// A fresh temp directory per test.
-pub(super) fn tmpdir(name: &str) -> TmpDir {
-    let d = std::env::temp_dir().join(format!("bead-data-test-{}-{name}", std::process::id()));
+/// A fresh temp directory per call (a name may be reused, in a loop or by two tests).
+pub(crate) fn tmpdir(name: &str) -> TmpDir {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "bead-test-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     TmpDir(d)
 }
 
 /// Removed when dropped.
-pub(super) struct TmpDir(PathBuf);
+pub(crate) struct TmpDir(PathBuf);
+
+impl AsRef<Path> for TmpDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
 
 impl std::ops::Deref for TmpDir {
     type Target = PathBuf;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::output::kill_point;
 use crate::error::{Error, Result};
-use crate::manifest::{CHECKPOINT_DIR, WEIGHTS_FILE, tmp_path, unique_suffix};
+use crate::manifest::{CHECKPOINT_DIR, WEIGHTS_FILE, read_json, unique_suffix, write_atomic};
 use crate::model::BeadVae;
 
 /// Prefix of a checkpoint being written.
@@ -246,21 +246,16 @@ impl Checkpoint {
 }
 
 fn read_state(dir: &Path) -> Result<TrainerState> {
-    let path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|source| Error::Json {
-        path,
-        what: "trainer state",
-        source,
-    })
+    read_json(&dir.join(STATE_FILE), "trainer state")
 }
 
-/// Write weights atomically (unique temporary file, then rename); returns the FNV-1a 64
-/// hash of the bytes written, which the manifest records.
+/// Write weights atomically (see [`write_atomic`]); returns the FNV-1a 64 hash of the bytes
+/// written, which the manifest records.
 pub(super) fn save_module(model: BeadVae, path: &Path) -> Result<u64> {
-    let tmp = tmp_path(path);
-    model.save_file(&tmp).map_err(|e| Error::record(&tmp, e))?;
-    let bytes = std::fs::read(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+    let bytes = model
+        .into_record()
+        .into_bytes()
+        .map_err(|e| Error::record(path, e))?;
+    write_atomic(path, &bytes)?;
     Ok(crate::config::fnv1a64(&bytes))
 }

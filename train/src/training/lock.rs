@@ -84,21 +84,16 @@ mod tests {
     use std::io::BufRead;
     use std::process::{Command, Stdio};
 
+    use crate::data::testutil::tmpdir;
+
     /// Tells the helper test which directory to lock.
     const CHILD_ENV: &str = "BEAD_TEST_LOCK_DIR";
     /// What the helper prints once it holds the lock.
     const HELD: &str = "BEAD-TEST-LOCK-HELD";
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("bead-lock-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
     #[test]
     fn a_second_writer_is_refused_naming_the_lock_and_holder() {
-        let dir = scratch("second");
+        let dir = tmpdir("second");
         let held = DirLock::acquire(&dir, "bead train").unwrap();
         // A second open file description conflicts like a second process would.
         let err = DirLock::acquire(&dir, "bead train")
@@ -119,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_lock_file_left_by_a_dead_process_is_taken_over() {
-        let dir = scratch("stale");
+        let dir = tmpdir("stale");
         // What a killed writer leaves: the file with its record, but no lock on it.
         std::fs::write(dir.join(LOCK_FILE), "pid 999999999 (bead train)\n").unwrap();
         let lock = DirLock::acquire(&dir, "bead train").unwrap();
@@ -146,7 +141,7 @@ mod tests {
 
     #[test]
     fn a_lock_held_by_another_process_is_refused_until_it_dies() {
-        let dir = scratch("process");
+        let dir = tmpdir("process");
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -154,7 +149,7 @@ mod tests {
                 "--ignored",
                 "--nocapture",
             ])
-            .env(CHILD_ENV, &dir)
+            .env(CHILD_ENV, dir.as_os_str())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

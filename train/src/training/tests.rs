@@ -10,35 +10,25 @@ use std::path::{Path, PathBuf};
 use super::output::faults;
 use super::*;
 use crate::config::Schedule;
+use crate::data::testutil::{TmpDir, tmpdir};
 use crate::export::{ExportOptions, export_bytes};
 use crate::manifest::{MANIFEST_FILE, TrainedModel, WEIGHTS_FILE};
 use crate::model::ScoreHead;
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "bead-training-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
+/// A scratch directory holding the [`write_events`] file, and that file.
+fn events_dir(name: &str) -> (TmpDir, PathBuf) {
+    let data = tmpdir(name);
+    let events = data.join("events.csv");
+    write_events(&events, None);
+    (data, events)
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+/// Export of the score alone, in float32.
+fn export_options(score: ScoreHead) -> ExportOptions {
+    ExportOptions {
+        score,
+        with_mu: false,
+        f16: false,
     }
 }
 
@@ -112,11 +102,7 @@ fn fingerprint(dir: &Path) -> Fingerprint {
     let graphs = [ScoreHead::Recon, ScoreHead::Kl]
         .into_iter()
         .map(|score| {
-            let opts = ExportOptions {
-                score,
-                with_mu: false,
-                f16: false,
-            };
+            let opts = export_options(score);
             crate::config::fnv1a64(&export_bytes(dir, &opts).unwrap())
         })
         .collect();
@@ -193,12 +179,10 @@ fn assert_unfinished(dir: &Path, step: &str, n: usize) {
 
 #[test]
 fn a_kill_at_any_step_resumes_to_the_uninterrupted_model() {
-    let data = Scratch::new("kill-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
+    let (_data, events) = events_dir("kill-data");
     let c = tiny_config(&events, 3);
-    let reference = Scratch::new("kill-ref");
-    let (steps, expected) = steps_of(&c, &reference.0);
+    let reference = tmpdir("kill-ref");
+    let (steps, expected) = steps_of(&c, &reference);
     assert_eq!(expected.metrics.len(), 3);
     // Every step of every epoch's checkpoint, the metrics line, and publication.
     let names: Vec<(&str, usize)> = steps.iter().map(|s| (s.name, s.n)).collect();
@@ -213,19 +197,19 @@ fn a_kill_at_any_step_resumes_to_the_uninterrupted_model() {
     }
     for &step in &steps {
         let (name, n) = (step.name, step.n);
-        let dir = Scratch::new("kill");
+        let dir = tmpdir("kill");
         faults::kill_at(name, n);
-        assert_killed(run(&c, &dir.0, false), name);
-        assert_unfinished(&dir.0, name, n);
-        let out = run(&c, &dir.0, true).unwrap();
+        assert_killed(run(&c, &dir, false), name);
+        assert_unfinished(&dir, name, n);
+        let out = run(&c, &dir, true).unwrap();
         assert_continued(&out, step, 3);
         assert_eq!(
-            fingerprint(&dir.0),
+            fingerprint(&dir),
             expected,
             "killed after `{name}` #{n}, resumed"
         );
         // Nothing of the killed run's writing is left behind.
-        let mut names: Vec<String> = std::fs::read_dir(&dir.0)
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -247,37 +231,28 @@ fn a_kill_at_any_step_resumes_to_the_uninterrupted_model() {
 
 #[test]
 fn an_interrupted_retrain_never_leaves_a_model_of_two_trainings() {
-    let data = Scratch::new("retrain-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
+    let (_data, events) = events_dir("retrain-data");
     let old = tiny_config(&events, 2);
     let mut new = old.clone();
     new.optim.seed += 1;
-    let reference = Scratch::new("retrain-ref");
-    let (steps, expected) = steps_of(&new, &reference.0);
+    let reference = tmpdir("retrain-ref");
+    let (steps, expected) = steps_of(&new, &reference);
     let mut resumed = 0;
     for &s in &steps {
         let (step, n) = (s.name, s.n);
-        let dir = Scratch::new("retrain");
-        run(&old, &dir.0, false).unwrap();
+        let dir = tmpdir("retrain");
+        run(&old, &dir, false).unwrap();
         faults::kill_at(step, n);
-        assert_killed(run(&new, &dir.0, false), step);
-        assert_unfinished(&dir.0, step, n);
-        let opts = ExportOptions {
-            score: ScoreHead::Mu2,
-            with_mu: false,
-            f16: false,
-        };
-        assert!(
-            export_bytes(&dir.0, &opts).is_err(),
-            "{step} #{n}: exported"
-        );
+        assert_killed(run(&new, &dir, false), step);
+        assert_unfinished(&dir, step, n);
+        let opts = export_options(ScoreHead::Mu2);
+        assert!(export_bytes(&dir, &opts).is_err(), "{step} #{n}: exported");
         // Resuming continues the new training, or (killed before its first checkpoint
         // replaced the old one) refuses the old training's checkpoint by name.
-        match run(&new, &dir.0, true) {
+        match run(&new, &dir, true) {
             Ok(out) => {
                 assert_continued(&out, s, 2);
-                assert_eq!(fingerprint(&dir.0), expected, "{step} #{n}");
+                assert_eq!(fingerprint(&dir), expected, "{step} #{n}");
                 resumed += 1;
             }
             Err(e) => {
@@ -296,77 +271,67 @@ fn an_interrupted_retrain_never_leaves_a_model_of_two_trainings() {
 
 #[test]
 fn weights_of_another_training_beside_a_manifest_are_refused() {
-    let data = Scratch::new("mixed-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
+    let (_data, events) = events_dir("mixed-data");
     let c = tiny_config(&events, 1);
-    let (a, b) = (Scratch::new("mixed-a"), Scratch::new("mixed-b"));
-    run(&c, &a.0, false).unwrap();
+    let (a, b) = (tmpdir("mixed-a"), tmpdir("mixed-b"));
+    run(&c, &a, false).unwrap();
     let mut other = c.clone();
     other.optim.seed += 1;
-    run(&other, &b.0, false).unwrap();
+    run(&other, &b, false).unwrap();
     std::fs::copy(b.join(WEIGHTS_FILE), a.join(WEIGHTS_FILE)).unwrap();
-    let opts = ExportOptions {
-        score: ScoreHead::Mu2,
-        with_mu: false,
-        f16: false,
-    };
-    let e = export_bytes(&a.0, &opts).unwrap_err().to_string();
+    let opts = export_options(ScoreHead::Mu2);
+    let e = export_bytes(&a, &opts).unwrap_err().to_string();
     assert!(e.contains("mixes two trainings"), "{e}");
     assert!(e.contains(WEIGHTS_FILE) && e.contains(MANIFEST_FILE), "{e}");
     // The untouched directory still exports.
-    export_bytes(&b.0, &opts).unwrap();
+    export_bytes(&b, &opts).unwrap();
 }
 
 #[test]
 fn a_damaged_or_foreign_checkpoint_is_refused_by_name() {
-    let data = Scratch::new("damaged-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
+    let (_data, events) = events_dir("damaged-data");
     let c = tiny_config(&events, 1);
-    let dir = Scratch::new("damaged");
-    run(&c, &dir.0, false).unwrap();
-    let before = fingerprint(&dir.0);
+    let dir = tmpdir("damaged");
+    run(&c, &dir, false).unwrap();
+    let before = fingerprint(&dir);
     std::fs::remove_file(dir.join("checkpoint/optimizer.bpk")).unwrap();
-    let e = run(&c, &dir.0, true).unwrap_err().to_string();
+    let e = run(&c, &dir, true).unwrap_err().to_string();
     assert!(
         e.contains("checkpoint is incomplete (optimizer.bpk is missing)"),
         "{e}"
     );
     // A refused resume leaves the finished model alone.
-    assert_eq!(fingerprint(&dir.0), before);
+    assert_eq!(fingerprint(&dir), before);
 
-    run(&c, &dir.0, false).unwrap();
+    run(&c, &dir, false).unwrap();
     let state = dir.join("checkpoint/state.json");
     let mut v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("format");
     std::fs::write(&state, v.to_string()).unwrap();
-    let e = run(&c, &dir.0, true).unwrap_err().to_string();
+    let e = run(&c, &dir, true).unwrap_err().to_string();
     assert!(e.contains("checkpoint format 0"), "{e}");
 }
 
 #[test]
 fn a_run_stopped_early_is_not_trained_on_by_a_resume() {
-    let data = Scratch::new("early-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
+    let (_data, events) = events_dir("early-data");
     let mut c = tiny_config(&events, 3);
     // Patience 0: the first epoch ends the run.
     c.optim.early_stopping_patience = 0;
-    let reference = Scratch::new("early-ref");
-    let (_, expected) = steps_of(&c, &reference.0);
+    let reference = tmpdir("early-ref");
+    let (_, expected) = steps_of(&c, &reference);
     assert_eq!(expected.metrics.len(), 1);
-    let dir = Scratch::new("early");
+    let dir = tmpdir("early");
     faults::kill_at("finish: weights written", 1);
-    assert_killed(run(&c, &dir.0, false), "finish");
-    run(&c, &dir.0, true).unwrap();
-    assert_eq!(fingerprint(&dir.0), expected);
+    assert_killed(run(&c, &dir, false), "finish");
+    run(&c, &dir, true).unwrap();
+    assert_eq!(fingerprint(&dir), expected);
 }
 
 #[test]
 fn metrics_keep_one_line_per_epoch_the_checkpoint_covers() {
-    let dir = Scratch::new("metrics");
+    let dir = tmpdir("metrics");
     let path = dir.join("metrics.jsonl");
     let line = |epoch: usize, total: f64| {
         let m = EpochMetrics {
@@ -412,12 +377,10 @@ fn metrics_keep_one_line_per_epoch_the_checkpoint_covers() {
 
 #[test]
 fn a_second_training_into_a_locked_directory_fails_at_once() {
-    let data = Scratch::new("locked-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
-    let dir = Scratch::new("locked");
-    let held = DirLock::acquire(&dir.0, "bead train").unwrap();
-    let e = run(&tiny_config(&events, 1), &dir.0, false)
+    let (_data, events) = events_dir("locked-data");
+    let dir = tmpdir("locked");
+    let held = DirLock::acquire(&dir, "bead train").unwrap();
+    let e = run(&tiny_config(&events, 1), &dir, false)
         .unwrap_err()
         .to_string();
     assert!(e.contains(LOCK_FILE), "{e}");
@@ -425,18 +388,16 @@ fn a_second_training_into_a_locked_directory_fails_at_once() {
     // Nothing was written.
     assert!(!dir.join("metrics.jsonl").exists());
     drop(held);
-    run(&tiny_config(&events, 1), &dir.0, false).unwrap();
+    run(&tiny_config(&events, 1), &dir, false).unwrap();
 }
 
 #[test]
 fn runs_that_cannot_train_say_why() {
-    let data = Scratch::new("why-data");
-    let events = data.join("events.csv");
-    write_events(&events, None);
-    let dir = Scratch::new("why");
+    let (data, events) = events_dir("why-data");
+    let dir = tmpdir("why");
 
     // --epochs 0 used to end in "model.bpk: No such file".
-    let e = run(&tiny_config(&events, 0), &dir.0, false)
+    let e = run(&tiny_config(&events, 0), &dir, false)
         .unwrap_err()
         .to_string();
     assert!(
@@ -452,7 +413,7 @@ fn runs_that_cannot_train_say_why() {
     let (t, v) = (train_rows[0] as usize, val_rows[0] as usize);
     let big = data.join("big.csv");
     write_events(&big, Some((v, 1, "1e38")));
-    let e = run(&tiny_config(&big, 1), &dir.0, false)
+    let e = run(&tiny_config(&big, 1), &dir, false)
         .unwrap_err()
         .to_string();
     let expect = format!("`{}`, row {v}: feature `a_eta` = 1e38: ", big.display());
@@ -465,7 +426,7 @@ fn runs_that_cannot_train_say_why() {
     write_events(&big, Some((t, 3, "-2e20")));
     let mut c = tiny_config(&big, 1);
     c.preprocessing.standardize = false;
-    let e = run(&c, &dir.0, false).unwrap_err().to_string();
+    let e = run(&c, &dir, false).unwrap_err().to_string();
     let expect = format!("`{}`, row {t}: feature `b_x` = -2e20: ", big.display());
     assert!(e.starts_with(&expect), "{e}");
 
@@ -480,7 +441,7 @@ fn runs_that_cannot_train_say_why() {
     std::fs::write(&weighted, out).unwrap();
     let mut c = tiny_config(&weighted, 1);
     c.data.weight_column = Some("weight".into());
-    let e = run(&c, &dir.0, false).unwrap_err().to_string();
+    let e = run(&c, &dir, false).unwrap_err().to_string();
     assert!(e.contains("total event weight is -"), "{e}");
     assert!(
         e.contains("weight column") && !e.contains("learning rate"),
