@@ -39,8 +39,8 @@ impl Builder {
         use DataType as D;
         match (x, to_type) {
             (Val::Const(c), Some(D::Float | D::Double)) => Ok(Val::Const(Const {
-                data: ConstData::F(c.floats()),
-                shape: c.shape,
+                shape: c.shape.clone(),
+                data: ConstData::F(c.into_floats()),
             })),
             (Val::Const(c), Some(D::Float16)) => Ok(Val::Const(Const {
                 data: ConstData::F(
@@ -217,7 +217,7 @@ impl Builder {
         let eps = f64::from(attr_float(node, "epsilon", 1e-5));
         let [scale, bias, mean, var] = [1, 2, 3, 4].map(|i| {
             self.const_input(node, i)
-                .map(|c| (c.shape.clone(), c.floats()))
+                .map(|c| (c.shape.clone(), c.into_floats()))
         });
         let (shape, scale) = scale?;
         let (bias, mean, var) = (bias?.1, mean?.1, var?.1);
