@@ -373,23 +373,13 @@ fn choose_input(
         path: path.to_owned(),
         message,
     };
-    let chosen = match (&opts.input, candidates.as_slice()) {
-        (Some(name), _) if candidates.contains(name) => name.clone(),
-        (Some(name), _) => {
-            return Err(bad(format!(
-                "no graph input {name:?} (inputs: {})",
-                quoted(&candidates)
-            )));
-        }
-        (None, [one]) => one.clone(),
-        (None, []) => return Err(bad("the graph has no input".to_owned())),
-        (None, many) => {
-            return Err(bad(format!(
-                "the graph has inputs {}: choose the one fed with the event features with --input",
-                quoted(many)
-            )));
-        }
-    };
+    let chosen = choose(
+        opts.input.as_ref(),
+        &candidates,
+        "input",
+        "choose the one fed with the event features with --input",
+    )
+    .map_err(bad)?;
     for other in candidates.iter().filter(|c| **c != chosen) {
         if let Some(n) = graph.node.iter().find(|n| n.input.contains(other)) {
             return Err(bad(format!(
@@ -417,28 +407,38 @@ fn choose_output(
         path: path.to_owned(),
         message,
     };
-    let chosen = match (&opts.output, names.as_slice()) {
-        (Some(name), _) if names.contains(name) => name.clone(),
-        (Some(name), _) => {
-            return Err(bad(format!(
-                "no graph output {name:?} (outputs: {})",
-                quoted(&names)
-            )));
-        }
-        (None, [one]) => one.clone(),
-        (None, []) => return Err(bad("the graph has no output".to_owned())),
-        (None, many) => {
-            return Err(bad(format!(
-                "the graph has outputs {}: choose the anomaly score with --output-name",
-                quoted(many)
-            )));
-        }
-    };
+    let chosen = choose(
+        opts.output.as_ref(),
+        &names,
+        "output",
+        "choose the anomaly score with --output-name",
+    )
+    .map_err(bad)?;
     for other in names.iter().filter(|n| **n != chosen) {
         changes.push(format!("dropped the output {other:?}"));
     }
     graph.output.retain(|o| o.name == chosen);
     Ok(chosen)
+}
+
+/// The graph `what` (input or output) named `asked`, else the only one; `hint` says how to
+/// choose among several.
+fn choose(
+    asked: Option<&String>,
+    names: &[String],
+    what: &str,
+    hint: &str,
+) -> Result<String, String> {
+    match (asked, names) {
+        (Some(name), _) if names.contains(name) => Ok(name.clone()),
+        (Some(name), _) => Err(format!(
+            "no graph {what} {name:?} ({what}s: {})",
+            quoted(names)
+        )),
+        (None, [one]) => Ok(one.clone()),
+        (None, []) => Err(format!("the graph has no {what}")),
+        (None, many) => Err(format!("the graph has {what}s {}: {hint}", quoted(many))),
+    }
 }
 
 fn tensor_type(vi: &mut pb::ValueInfoProto) -> Option<&mut pb::type_proto::Tensor> {
