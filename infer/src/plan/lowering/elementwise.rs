@@ -37,6 +37,19 @@ impl Builder {
             .and_then(|t| DataType::try_from(t).ok());
         let x = self.input(node, 0)?;
         use DataType as D;
+        let to_int = matches!(
+            to_type,
+            Some(
+                D::Int8
+                    | D::Int16
+                    | D::Int32
+                    | D::Int64
+                    | D::Uint8
+                    | D::Uint16
+                    | D::Uint32
+                    | D::Uint64,
+            )
+        );
         match (x, to_type) {
             (Val::Const(c), Some(D::Float | D::Double)) => Ok(Val::Const(Const {
                 shape: c.shape.clone(),
@@ -55,19 +68,7 @@ impl Builder {
                 data: ConstData::I(c.floats().iter().map(|v| i64::from(*v != 0.0)).collect()),
                 shape: c.shape,
             })),
-            (
-                Val::Const(c),
-                Some(
-                    D::Int8
-                    | D::Int16
-                    | D::Int32
-                    | D::Int64
-                    | D::Uint8
-                    | D::Uint16
-                    | D::Uint32
-                    | D::Uint64,
-                ),
-            ) => Ok(Val::Const(Const {
+            (Val::Const(c), _) if to_int => Ok(Val::Const(Const {
                 data: ConstData::I(match c.data {
                     ConstData::I(v) => v,
                     ConstData::F(v) => v.iter().map(|x| *x as i64).collect(),
@@ -81,20 +82,11 @@ impl Builder {
                 let z = self.lower_equal_vals(Val::Dyn { buf, dims }, scalar(0.0))?;
                 self.lower_not_val(z)
             }
-            (
-                v @ Val::Dyn { buf, .. },
-                Some(
-                    D::Bool
-                    | D::Int8
-                    | D::Int16
-                    | D::Int32
-                    | D::Int64
-                    | D::Uint8
-                    | D::Uint16
-                    | D::Uint32
-                    | D::Uint64,
-                ),
-            ) if self.bools.contains(&buf.off) => Ok(v),
+            (v @ Val::Dyn { buf, .. }, _)
+                if (to_int || to_type == Some(D::Bool)) && self.bools.contains(&buf.off) =>
+            {
+                Ok(v)
+            }
             (Val::Dyn { .. }, _) => err(format!(
                 "Cast of per-event values to data type {to} (only to float, double, or of booleans)"
             )),
