@@ -3,11 +3,11 @@
 //!
 //! The graph keeps its nodes and weights. Import chooses its input and score output, renames
 //! them to the contract's `events` and `score` (a `[N, 1]` output is reshaped to `[N]`),
-//! makes a fixed batch dimension symbolic, checks that the runtime can run every node and
-//! that the feature list matches the input's width, and writes the `bead` metadata
-//! ([`ModelMetadata`]) so that everything that takes a bead model takes the file. Finally the
-//! result is loaded back with [`Model::from_bytes`](crate::Model::from_bytes), so a file that
-//! import writes is one the runtime loads.
+//! makes a fixed batch dimension symbolic, checks that the feature list matches the input's
+//! width, and writes the `bead` metadata ([`ModelMetadata`]) so that everything that takes a
+//! bead model takes the file. Finally the result is loaded with
+//! [`Model::from_bytes`](crate::Model::from_bytes), which checks that the runtime can run every
+//! node (validated and compiled once), so a file that import writes is one the runtime loads.
 //!
 //! ```no_run
 //! use bead_infer::{ImportOptions, import_file, parse_features};
@@ -24,7 +24,6 @@ use std::path::Path;
 use super::pb;
 use crate::contract::ModelMetadata;
 use crate::error::{LoadError, UnsupportedOp};
-use crate::kernels::Kernel;
 use crate::plan;
 use pb::tensor_shape_proto::{Dimension, dimension::Value as Dim};
 
@@ -302,34 +301,7 @@ pub fn import_model(
     }
     rename(graph, &input, super::EVENTS);
     fix_output(graph, &output, &mut changes)?;
-    let unsupported = plan::unsupported_ops(graph);
-    if !unsupported.is_empty() {
-        return Err(ImportError::UnsupportedOps {
-            path,
-            ops: unsupported,
-        });
-    }
     let nodes = graph.node.len();
-    // Structure first (the order the plan compiles in), then the plan itself: each names the
-    // node it refuses.
-    let order = super::validate(&model).map_err(|e| ImportError::Unsupported {
-        path: path.clone(),
-        node: e.node,
-        message: e.message,
-    })?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| ImportError::Unsupported {
-            path: path.clone(),
-            node: None,
-            message: "the model has no graph".to_owned(),
-        })?;
-    plan::compile(graph, &order, Kernel::detect()).map_err(|e| ImportError::Unsupported {
-        path: path.clone(),
-        node: e.node,
-        message: e.message,
-    })?;
     if model
         .metadata_props
         .iter()
@@ -342,7 +314,20 @@ pub fn import_model(
     meta.model = IMPORTED_MODEL_KIND.to_owned();
     meta.write(&mut model);
     let out = super::encode_model(&model);
-    crate::Model::from_bytes(&out, name)?;
+    // The loader's checks are import's: its refusals keep import's error kinds (with advice).
+    crate::Model::from_bytes(&out, name).map_err(|e| match e {
+        LoadError::UnsupportedOps { path, ops } => ImportError::UnsupportedOps { path, ops },
+        LoadError::Invalid {
+            path,
+            node,
+            message,
+        } => ImportError::Unsupported {
+            path,
+            node,
+            message,
+        },
+        e => e.into(),
+    })?;
     Ok((
         out,
         ImportReport {
