@@ -182,6 +182,35 @@ fn summarize(mut per_event_ns: Vec<f64>, events: usize, total_s: f64, allocs: u6
     }
 }
 
+/// `groups` groups of [`GROUP`] calls of `score` on `rows` in turn, one clock read per group.
+fn time_singles<T>(
+    rows: &[&[f32]],
+    groups: usize,
+    allocations: &dyn Fn() -> u64,
+    mut score: impl FnMut(&[f32]) -> Result<T, ScoreError>,
+) -> Result<Latency, ScoreError> {
+    let mut samples = Vec::with_capacity(groups);
+    let mut cycle = rows.iter().cycle();
+    let a0 = allocations();
+    let t0 = Instant::now();
+    for _ in 0..groups {
+        let t = Instant::now();
+        for _ in 0..GROUP {
+            if let Some(row) = cycle.next() {
+                black_box(score(black_box(row))?);
+            }
+        }
+        samples.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
+    }
+    let total = t0.elapsed().as_secs_f64();
+    Ok(summarize(
+        samples,
+        groups * GROUP,
+        total,
+        allocations() - a0,
+    ))
+}
+
 /// Times single-event and batch scoring of `events` (row-major) on `model`, and the same with
 /// tract's reference evaluator when asked. Single-event latencies are taken over groups of 16
 /// consecutive calls (the clock costs about as much as one call). `allocations` reads the
@@ -203,39 +232,15 @@ pub fn bench_model(
         session.score(row)?;
     }
 
-    // Single events.
+    // Single events, then the same events through the gemv steps alone, timed the same way.
     let groups = options.repetitions.div_ceil(GROUP).max(1);
-    let mut samples = Vec::with_capacity(groups);
-    let mut cycle = rows.iter().cycle();
-    let a0 = allocations();
-    let t0 = Instant::now();
-    for _ in 0..groups {
-        let t = Instant::now();
-        for _ in 0..GROUP {
-            if let Some(row) = cycle.next() {
-                black_box(session.score(black_box(row))?);
-            }
-        }
-        samples.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
-    }
-    let total = t0.elapsed().as_secs_f64();
-    let single = summarize(samples, groups * GROUP, total, allocations() - a0);
-
-    // The same events through the gemv steps alone, timed the same way.
-    let mut samples = Vec::with_capacity(groups);
-    let mut cycle = rows.iter().cycle();
-    let t0 = Instant::now();
-    for _ in 0..groups {
-        let t = Instant::now();
-        for _ in 0..GROUP {
-            if let Some(row) = cycle.next() {
-                black_box(session.run_matrix_only(black_box(row)));
-            }
-        }
-        samples.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
-    }
-    let total = t0.elapsed().as_secs_f64();
-    let matrix_only = summarize(samples, groups * GROUP, total, 0);
+    let single = time_singles(&rows, groups, allocations, |row| {
+        session.score(row).map(black_box)
+    })?;
+    let matrix_only = time_singles(&rows, groups, &|| 0, |row| {
+        black_box(session.run_matrix_only(row));
+        Ok(())
+    })?;
 
     // Batches.
     let bs = options.batch_size.max(1);

@@ -99,21 +99,18 @@ impl Model {
                 ops: unsupported,
             });
         }
-        let order = onnx::validate(&proto).map_err(|e| LoadError::Invalid {
+        let invalid = |e: plan::CompileError| LoadError::Invalid {
             path: path.clone(),
             node: e.node,
             message: e.message,
-        })?;
+        };
+        let order = onnx::validate(&proto).map_err(invalid)?;
         let kernel = Kernel::from_env().map_err(|message| LoadError::Invalid {
             path: path.clone(),
             node: None,
             message,
         })?;
-        let plan = plan::compile(graph, &order, kernel).map_err(|e| LoadError::Invalid {
-            path: path.clone(),
-            node: e.node,
-            message: e.message,
-        })?;
+        let plan = plan::compile(graph, &order, kernel).map_err(invalid)?;
         if plan.num_features != info.features.len() {
             return Err(LoadError::FeatureMismatch {
                 path,

@@ -3,11 +3,11 @@
 //!
 //! The graph keeps its nodes and weights. Import chooses its input and score output, renames
 //! them to the contract's `events` and `score` (a `[N, 1]` output is reshaped to `[N]`),
-//! makes a fixed batch dimension symbolic, checks that the runtime can run every node and
-//! that the feature list matches the input's width, and writes the `bead` metadata
-//! ([`ModelMetadata`]) so that everything that takes a bead model takes the file. Finally the
-//! result is loaded back with [`Model::from_bytes`](crate::Model::from_bytes), so a file that
-//! import writes is one the runtime loads.
+//! makes a fixed batch dimension symbolic, checks that the feature list matches the input's
+//! width, and writes the `bead` metadata ([`ModelMetadata`]) so that everything that takes a
+//! bead model takes the file. Finally the result is loaded with
+//! [`Model::from_bytes`](crate::Model::from_bytes), which checks that the runtime can run every
+//! node (validated and compiled once), so a file that import writes is one the runtime loads.
 //!
 //! ```no_run
 //! use bead_infer::{ImportOptions, import_file, parse_features};
@@ -24,7 +24,6 @@ use std::path::Path;
 use super::pb;
 use crate::contract::ModelMetadata;
 use crate::error::{LoadError, UnsupportedOp};
-use crate::kernels::Kernel;
 use crate::plan;
 use pb::tensor_shape_proto::{Dimension, dimension::Value as Dim};
 
@@ -302,34 +301,7 @@ pub fn import_model(
     }
     rename(graph, &input, super::EVENTS);
     fix_output(graph, &output, &mut changes)?;
-    let unsupported = plan::unsupported_ops(graph);
-    if !unsupported.is_empty() {
-        return Err(ImportError::UnsupportedOps {
-            path,
-            ops: unsupported,
-        });
-    }
     let nodes = graph.node.len();
-    // Structure first (the order the plan compiles in), then the plan itself: each names the
-    // node it refuses.
-    let order = super::validate(&model).map_err(|e| ImportError::Unsupported {
-        path: path.clone(),
-        node: e.node,
-        message: e.message,
-    })?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| ImportError::Unsupported {
-            path: path.clone(),
-            node: None,
-            message: "the model has no graph".to_owned(),
-        })?;
-    plan::compile(graph, &order, Kernel::detect()).map_err(|e| ImportError::Unsupported {
-        path: path.clone(),
-        node: e.node,
-        message: e.message,
-    })?;
     if model
         .metadata_props
         .iter()
@@ -342,7 +314,20 @@ pub fn import_model(
     meta.model = IMPORTED_MODEL_KIND.to_owned();
     meta.write(&mut model);
     let out = super::encode_model(&model);
-    crate::Model::from_bytes(&out, name)?;
+    // The loader's checks are import's: its refusals keep import's error kinds (with advice).
+    crate::Model::from_bytes(&out, name).map_err(|e| match e {
+        LoadError::UnsupportedOps { path, ops } => ImportError::UnsupportedOps { path, ops },
+        LoadError::Invalid {
+            path,
+            node,
+            message,
+        } => ImportError::Unsupported {
+            path,
+            node,
+            message,
+        },
+        e => e.into(),
+    })?;
     Ok((
         out,
         ImportReport {
@@ -373,23 +358,13 @@ fn choose_input(
         path: path.to_owned(),
         message,
     };
-    let chosen = match (&opts.input, candidates.as_slice()) {
-        (Some(name), _) if candidates.contains(name) => name.clone(),
-        (Some(name), _) => {
-            return Err(bad(format!(
-                "no graph input {name:?} (inputs: {})",
-                quoted(&candidates)
-            )));
-        }
-        (None, [one]) => one.clone(),
-        (None, []) => return Err(bad("the graph has no input".to_owned())),
-        (None, many) => {
-            return Err(bad(format!(
-                "the graph has inputs {}: choose the one fed with the event features with --input",
-                quoted(many)
-            )));
-        }
-    };
+    let chosen = choose(
+        opts.input.as_ref(),
+        &candidates,
+        "input",
+        "choose the one fed with the event features with --input",
+    )
+    .map_err(bad)?;
     for other in candidates.iter().filter(|c| **c != chosen) {
         if let Some(n) = graph.node.iter().find(|n| n.input.contains(other)) {
             return Err(bad(format!(
@@ -417,28 +392,38 @@ fn choose_output(
         path: path.to_owned(),
         message,
     };
-    let chosen = match (&opts.output, names.as_slice()) {
-        (Some(name), _) if names.contains(name) => name.clone(),
-        (Some(name), _) => {
-            return Err(bad(format!(
-                "no graph output {name:?} (outputs: {})",
-                quoted(&names)
-            )));
-        }
-        (None, [one]) => one.clone(),
-        (None, []) => return Err(bad("the graph has no output".to_owned())),
-        (None, many) => {
-            return Err(bad(format!(
-                "the graph has outputs {}: choose the anomaly score with --output-name",
-                quoted(many)
-            )));
-        }
-    };
+    let chosen = choose(
+        opts.output.as_ref(),
+        &names,
+        "output",
+        "choose the anomaly score with --output-name",
+    )
+    .map_err(bad)?;
     for other in names.iter().filter(|n| **n != chosen) {
         changes.push(format!("dropped the output {other:?}"));
     }
     graph.output.retain(|o| o.name == chosen);
     Ok(chosen)
+}
+
+/// The graph `what` (input or output) named `asked`, else the only one; `hint` says how to
+/// choose among several.
+fn choose(
+    asked: Option<&String>,
+    names: &[String],
+    what: &str,
+    hint: &str,
+) -> Result<String, String> {
+    match (asked, names) {
+        (Some(name), _) if names.contains(name) => Ok(name.clone()),
+        (Some(name), _) => Err(format!(
+            "no graph {what} {name:?} ({what}s: {})",
+            quoted(names)
+        )),
+        (None, [one]) => Ok(one.clone()),
+        (None, []) => Err(format!("the graph has no {what}")),
+        (None, many) => Err(format!("the graph has {what}s {}: {hint}", quoted(many))),
+    }
 }
 
 fn tensor_type(vi: &mut pb::ValueInfoProto) -> Option<&mut pb::type_proto::Tensor> {

@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use super::pb;
-use super::validate::{Origin, Problem};
-use crate::plan::node_label;
+use super::validate::Origin;
+use crate::plan::{CompileError, node_label};
 use pb::tensor_proto::DataType;
 
 /// How many inputs an operator takes: at least `min`, at most `max` (`None`: any number);
@@ -85,7 +85,7 @@ pub(super) fn infer_types<'g>(
     origin: &HashMap<&'g str, Origin>,
     order: &[usize],
     opset: i64,
-) -> Result<HashMap<&'g str, i32>, Problem> {
+) -> Result<HashMap<&'g str, i32>, CompileError> {
     let mut types: HashMap<&str, i32> = HashMap::with_capacity(origin.len());
     for t in &graph.initializer {
         types.insert(&t.name, t.data_type);
@@ -98,7 +98,7 @@ pub(super) fn infer_types<'g>(
         let Some(node) = graph.node.get(i) else {
             continue;
         };
-        let out = node_type(node, &types, opset).map_err(|message| Problem {
+        let out = node_type(node, &types, opset).map_err(|message| CompileError {
             node: Some(node_label(node, i)),
             message,
         })?;

@@ -18,27 +18,13 @@ use super::typecheck::{self, type_name};
 use crate::limits::{
     MAX_IR_VERSION, MAX_NODES, MAX_OPSET, MAX_RANK, MAX_TENSOR_ELEMENTS, MIN_OPSET,
 };
-use crate::plan::node_label;
+use crate::plan::{CompileError, err, node_label};
 use pb::attribute_proto::AttributeType;
 use pb::tensor_proto::{DataLocation, DataType};
 
-/// What is wrong with a model, and the node at fault when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Problem {
-    pub(crate) node: Option<String>,
-    pub(crate) message: String,
-}
-
-fn problem<T>(message: impl Into<String>) -> Result<T, Problem> {
-    Err(Problem {
-        node: None,
-        message: message.into(),
-    })
-}
-
 /// Adds the node's label to an error about it.
-fn at_node<T>(r: Result<T, String>, node: &pb::NodeProto, i: usize) -> Result<T, Problem> {
-    r.map_err(|message| Problem {
+fn at_node<T>(r: Result<T, String>, node: &pb::NodeProto, i: usize) -> Result<T, CompileError> {
+    r.map_err(|message| CompileError {
         node: Some(node_label(node, i)),
         message,
     })
@@ -67,9 +53,9 @@ impl Origin {
 
 /// Checks the model's structure; returns the nodes' indices in a topological order (file order
 /// when the file is already sorted).
-pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, Problem> {
+pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, CompileError> {
     if !(1..=MAX_IR_VERSION).contains(&model.ir_version) {
-        return problem(format!(
+        return err(format!(
             "IR version {} (this runtime reads 1 to {MAX_IR_VERSION})",
             model.ir_version
         ));
@@ -79,10 +65,10 @@ pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, Problem> {
         .iter()
         .filter(|o| o.domain.is_empty() || o.domain == "ai.onnx");
     let opset = match (default_opsets.next(), default_opsets.next()) {
-        (None, _) => return problem("no opset import for the default ONNX domain"),
-        (Some(_), Some(_)) => return problem("two opset imports for the default ONNX domain"),
+        (None, _) => return err("no opset import for the default ONNX domain"),
+        (Some(_), Some(_)) => return err("two opset imports for the default ONNX domain"),
         (Some(o), None) if !(MIN_OPSET..=MAX_OPSET).contains(&o.version) => {
-            return problem(format!(
+            return err(format!(
                 "default-domain opset {} (this runtime reads {MIN_OPSET} to {MAX_OPSET})",
                 o.version
             ));
@@ -90,30 +76,30 @@ pub(crate) fn validate(model: &pb::ModelProto) -> Result<Vec<usize>, Problem> {
         (Some(o), None) => o.version,
     };
     if let Some(f) = model.functions.first() {
-        return problem(format!(
+        return err(format!(
             "model-local function {:?}: functions are not supported",
             f.name
         ));
     }
     let Some(graph) = model.graph.as_ref() else {
-        return problem("no graph");
+        return err("no graph");
     };
     validate_graph(graph, opset)
 }
 
-fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Problem> {
+fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, CompileError> {
     let n = graph.node.len();
     if n == 0 {
-        return problem("the graph has no nodes");
+        return err("the graph has no nodes");
     }
     if n > MAX_NODES {
-        return problem(format!(
+        return err(format!(
             "the graph has {n} nodes, more than the limit of {MAX_NODES}"
         ));
     }
     if let Some(s) = graph.sparse_initializer.first() {
         let name = s.values.as_ref().map(|v| v.name.as_str()).unwrap_or("");
-        return problem(format!(
+        return err(format!(
             "sparse initializer {name:?}: sparse tensors are not supported"
         ));
     }
@@ -122,20 +108,20 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
     let mut origin: HashMap<&str, Origin> = HashMap::with_capacity(n + graph.initializer.len());
     for t in &graph.initializer {
         if t.name.is_empty() {
-            return problem("an initializer has no name");
+            return err("an initializer has no name");
         }
-        check_tensor(t).or_else(|m| problem(format!("initializer {:?}: {m}", t.name)))?;
+        check_tensor(t).or_else(|m| err(format!("initializer {:?}: {m}", t.name)))?;
         if origin.insert(&t.name, Origin::Initializer).is_some() {
-            return problem(format!("two initializers are named {:?}", t.name));
+            return err(format!("two initializers are named {:?}", t.name));
         }
     }
     let mut inputs = HashSet::new();
     for vi in &graph.input {
         if vi.name.is_empty() {
-            return problem("a graph input has no name");
+            return err("a graph input has no name");
         }
         if !inputs.insert(vi.name.as_str()) {
-            return problem(format!("two graph inputs are named {:?}", vi.name));
+            return err(format!("two graph inputs are named {:?}", vi.name));
         }
         // Older exporters also list initializers as graph inputs (with their own types).
         let allowed = match origin.get(vi.name.as_str()) {
@@ -143,9 +129,9 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
             _ => &[DataType::Float],
         };
         check_value_info(vi, allowed)
-            .or_else(|m| problem(format!("graph input {:?}: {m}", vi.name)))?;
+            .or_else(|m| err(format!("graph input {:?}: {m}", vi.name)))?;
         if allowed.len() == 1 && fixed_batch(vi) {
-            return problem(format!(
+            return err(format!(
                 "graph input {:?}: the batch dimension must be symbolic (`N`), not a number",
                 vi.name
             ));
@@ -168,9 +154,9 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
     }
     for vi in &graph.value_info {
         check_value_info(vi, INTERMEDIATE_TYPES)
-            .or_else(|m| problem(format!("value info {:?}: {m}", vi.name)))?;
+            .or_else(|m| err(format!("value info {:?}: {m}", vi.name)))?;
         if !origin.contains_key(vi.name.as_str()) {
-            return problem(format!(
+            return err(format!(
                 "value info {:?} describes a value the graph does not have",
                 vi.name
             ));
@@ -179,10 +165,10 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
     let mut outputs = HashSet::new();
     for vi in &graph.output {
         if !outputs.insert(vi.name.as_str()) {
-            return problem(format!("two graph outputs are named {:?}", vi.name));
+            return err(format!("two graph outputs are named {:?}", vi.name));
         }
         if vi.name != super::SCORE && vi.name != super::MU {
-            return problem(format!(
+            return err(format!(
                 "graph output {:?}: a bead model has the outputs `score` and optionally `mu`",
                 vi.name
             ));
@@ -190,24 +176,24 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
         match origin.get(vi.name.as_str()) {
             Some(Origin::Node(_)) => {}
             Some(o) => {
-                return problem(format!(
+                return err(format!(
                     "graph output {:?} is {}, not computed by a node",
                     vi.name,
                     o.describe(graph)
                 ));
             }
             None => {
-                return problem(format!(
+                return err(format!(
                     "graph output {:?} is not produced by any node",
                     vi.name
                 ));
             }
         }
         check_value_info(vi, &[DataType::Float])
-            .or_else(|m| problem(format!("graph output {:?}: {m}", vi.name)))?;
+            .or_else(|m| err(format!("graph output {:?}: {m}", vi.name)))?;
     }
     if !outputs.contains(super::SCORE) {
-        return problem("the graph has no `score` output");
+        return err("the graph has no `score` output");
     }
     let order = topological_order(graph, &origin)?;
     let types = typecheck::infer_types(graph, &origin, &order, opset)?;
@@ -220,7 +206,7 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
             "value info"
         };
         if is_output && inferred != DataType::Float as i32 {
-            return problem(format!(
+            return err(format!(
                 "{what} {:?} is computed as {}, not FLOAT",
                 vi.name,
                 type_name(inferred)
@@ -231,7 +217,7 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
             None => 0,
         };
         typecheck::check_declared(declared, inferred)
-            .or_else(|m| problem(format!("{what} {:?}: {m}", vi.name)))?;
+            .or_else(|m| err(format!("{what} {:?}: {m}", vi.name)))?;
     }
     Ok(order)
 }
@@ -240,7 +226,7 @@ fn validate_graph(graph: &pb::GraphProto, opset: i64) -> Result<Vec<usize>, Prob
 fn topological_order(
     graph: &pb::GraphProto,
     origin: &HashMap<&str, Origin>,
-) -> Result<Vec<usize>, Problem> {
+) -> Result<Vec<usize>, CompileError> {
     let n = graph.node.len();
     let mut waiting = vec![0usize; n];
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -285,7 +271,7 @@ fn topological_order(
         let stuck = waiting.iter().position(|w| *w > 0).unwrap_or(0);
         let node = graph.node.get(stuck);
         let label = node.map_or_else(|| format!("#{stuck}"), |nd| node_label(nd, stuck));
-        return Err(Problem {
+        return Err(CompileError {
             node: Some(label),
             message: "the graph has a cycle through this node".to_owned(),
         });

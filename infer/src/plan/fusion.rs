@@ -37,11 +37,11 @@ pub(super) fn fuse(steps: &mut [Step], caps: &mut [usize], outputs: &[usize]) {
         .collect();
     for &g in &gemvs {
         fold_input_constants(steps, &mut uses, g);
-        fuse_bias_relu(steps, caps, &mut uses, outputs, g);
+        fuse_bias_relu(steps, caps, &mut uses, g);
     }
-    fuse_sum_of_squares(steps, &mut uses, outputs);
+    fuse_sum_of_squares(steps, &mut uses);
     to_maps(steps);
-    merge_maps(steps, &mut uses, outputs);
+    merge_maps(steps, &mut uses);
     // Last: the folds above read and write `w` as a plain `[k, np]` matrix.
     for s in steps.iter_mut() {
         if let Step::Gemv { w, .. } = s {
@@ -81,17 +81,14 @@ fn to_maps(steps: &mut [Step]) {
 
 /// `Map(a) → Map(b)` through an intermediate read once: one map running `a` then `b`.
 #[allow(clippy::while_let_loop)]
-fn merge_maps(steps: &mut [Step], uses: &mut Uses, outputs: &[usize]) {
+fn merge_maps(steps: &mut [Step], uses: &mut Uses) {
     for first in 0..steps.len() {
         loop {
             let Some(Step::Map { dst, .. }) = steps.get(first) else {
                 break;
             };
             let mid = *dst;
-            if uses.count(mid.off) != 1 || outputs.contains(&mid.off) {
-                break;
-            }
-            let Some(next) = uses.first_reader(mid.off) else {
+            let Some(next) = uses.only_reader(mid.off) else {
                 break;
             };
             let Some(Step::Map { src, dst, .. }) = steps.get(next) else {
@@ -129,8 +126,10 @@ fn fold_input_constants(steps: &mut [Step], uses: &mut Uses, g: usize) {
             break;
         };
         let src = *src;
-        let single = uses.count(src.off) == 1;
-        let Some(p) = uses.producer(src.off).filter(|_| single) else {
+        if uses.only_reader(src.off).is_none() {
+            break;
+        }
+        let Some(p) = uses.producer(src.off) else {
             break;
         };
         let Some(Step::BinConst {
@@ -208,22 +207,13 @@ fn fold_input_constants(steps: &mut [Step], uses: &mut Uses, g: usize) {
 
 /// x · W + b → Add(bias) → Relu.
 #[allow(clippy::while_let_loop)]
-fn fuse_bias_relu(
-    steps: &mut [Step],
-    caps: &mut [usize],
-    uses: &mut Uses,
-    outputs: &[usize],
-    g: usize,
-) {
+fn fuse_bias_relu(steps: &mut [Step], caps: &mut [usize], uses: &mut Uses, g: usize) {
     loop {
         let Some(Step::Gemv { dst, relu, b, .. }) = steps.get(g) else {
             break;
         };
         let (dst, relu, np) = (*dst, *relu, b.len());
-        if uses.count(dst.off) != 1 || outputs.contains(&dst.off) {
-            break;
-        }
-        let Some(r) = uses.first_reader(dst.off) else {
+        let Some(r) = uses.only_reader(dst.off) else {
             break;
         };
         let new_dst = match steps.get(r) {
@@ -321,7 +311,7 @@ fn fuse_bias_relu(
 }
 
 /// Mul(x, x) → ReduceSum  ⇒  ReduceSumSquares(x).
-fn fuse_sum_of_squares(steps: &mut [Step], uses: &mut Uses, outputs: &[usize]) {
+fn fuse_sum_of_squares(steps: &mut [Step], uses: &mut Uses) {
     for r in 0..steps.len() {
         let Some(Step::Reduce {
             op: ReduceOp::Sum,
@@ -332,7 +322,7 @@ fn fuse_sum_of_squares(steps: &mut [Step], uses: &mut Uses, outputs: &[usize]) {
             continue;
         };
         let src = *src;
-        if uses.count(src.off) != 1 || outputs.contains(&src.off) {
+        if uses.only_reader(src.off).is_none() {
             continue;
         }
         let Some(p) = uses.producer(src.off) else {
@@ -430,20 +420,17 @@ impl Uses {
         }
     }
 
-    /// How many steps (and graph outputs) read buffer `id`.
-    fn count(&self, id: usize) -> usize {
-        self.readers.get(&id).map_or(0, Vec::len)
-            + self.outputs.iter().filter(|o| **o == id).count()
-    }
-
     /// The step writing buffer `id`.
     fn producer(&self, id: usize) -> Option<usize> {
         self.producer.get(&id).copied()
     }
 
-    /// The first step reading buffer `id` (the only one when [`count`](Self::count) is 1).
-    fn first_reader(&self, id: usize) -> Option<usize> {
-        self.readers.get(&id).and_then(|r| r.iter().min().copied())
+    /// The step reading buffer `id` when it is its only reader (and `id` no graph output).
+    fn only_reader(&self, id: usize) -> Option<usize> {
+        match self.readers.get(&id).map(Vec::as_slice) {
+            Some([r]) if !self.outputs.contains(&id) => Some(*r),
+            _ => None,
+        }
     }
 }
 

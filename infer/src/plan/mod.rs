@@ -158,14 +158,15 @@ pub(crate) fn compile(
     Ok(plan)
 }
 
-/// A graph-contract violation found while compiling.
+/// A graph-contract violation found while validating or compiling a model, and the node at
+/// fault when there is one.
 #[derive(Debug)]
 pub(crate) struct CompileError {
     pub(crate) node: Option<String>,
     pub(crate) message: String,
 }
 
-fn err<T>(message: impl Into<String>) -> Result<T, CompileError> {
+pub(crate) fn err<T>(message: impl Into<String>) -> Result<T, CompileError> {
     Err(CompileError {
         node: None,
         message: message.into(),

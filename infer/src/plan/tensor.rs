@@ -5,6 +5,8 @@
 //! in the typed fields; external data is refused, and so are NaN and infinite values (a
 //! corrupted or diverged weight), naming the tensor.
 
+use std::borrow::Cow;
+
 use half::slice::HalfFloatSliceExt;
 
 use super::shape::numel;
@@ -34,10 +36,17 @@ impl Const {
             ConstData::I(v) => v.len(),
         }
     }
-    /// The values as floats (integers converted).
-    pub(super) fn floats(&self) -> Vec<f32> {
+    /// The values as floats: borrowed for a float constant, integers converted.
+    pub(super) fn floats(&self) -> Cow<'_, [f32]> {
         match &self.data {
-            ConstData::F(v) => v.clone(),
+            ConstData::F(v) => Cow::Borrowed(v),
+            ConstData::I(v) => Cow::Owned(v.iter().map(|x| *x as f32).collect()),
+        }
+    }
+    /// As [`floats`](Self::floats), taking the values (no copy for a float constant).
+    pub(super) fn into_floats(self) -> Vec<f32> {
+        match self.data {
+            ConstData::F(v) => v,
             ConstData::I(v) => v.iter().map(|x| *x as f32).collect(),
         }
     }

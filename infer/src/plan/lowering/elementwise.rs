@@ -37,10 +37,23 @@ impl Builder {
             .and_then(|t| DataType::try_from(t).ok());
         let x = self.input(node, 0)?;
         use DataType as D;
+        let to_int = matches!(
+            to_type,
+            Some(
+                D::Int8
+                    | D::Int16
+                    | D::Int32
+                    | D::Int64
+                    | D::Uint8
+                    | D::Uint16
+                    | D::Uint32
+                    | D::Uint64,
+            )
+        );
         match (x, to_type) {
             (Val::Const(c), Some(D::Float | D::Double)) => Ok(Val::Const(Const {
-                data: ConstData::F(c.floats()),
-                shape: c.shape,
+                shape: c.shape.clone(),
+                data: ConstData::F(c.into_floats()),
             })),
             (Val::Const(c), Some(D::Float16)) => Ok(Val::Const(Const {
                 data: ConstData::F(
@@ -55,19 +68,7 @@ impl Builder {
                 data: ConstData::I(c.floats().iter().map(|v| i64::from(*v != 0.0)).collect()),
                 shape: c.shape,
             })),
-            (
-                Val::Const(c),
-                Some(
-                    D::Int8
-                    | D::Int16
-                    | D::Int32
-                    | D::Int64
-                    | D::Uint8
-                    | D::Uint16
-                    | D::Uint32
-                    | D::Uint64,
-                ),
-            ) => Ok(Val::Const(Const {
+            (Val::Const(c), _) if to_int => Ok(Val::Const(Const {
                 data: ConstData::I(match c.data {
                     ConstData::I(v) => v,
                     ConstData::F(v) => v.iter().map(|x| *x as i64).collect(),
@@ -81,20 +82,11 @@ impl Builder {
                 let z = self.lower_equal_vals(Val::Dyn { buf, dims }, scalar(0.0))?;
                 self.lower_not_val(z)
             }
-            (
-                v @ Val::Dyn { buf, .. },
-                Some(
-                    D::Bool
-                    | D::Int8
-                    | D::Int16
-                    | D::Int32
-                    | D::Int64
-                    | D::Uint8
-                    | D::Uint16
-                    | D::Uint32
-                    | D::Uint64,
-                ),
-            ) if self.bools.contains(&buf.off) => Ok(v),
+            (v @ Val::Dyn { buf, .. }, _)
+                if (to_int || to_type == Some(D::Bool)) && self.bools.contains(&buf.off) =>
+            {
+                Ok(v)
+            }
             (Val::Dyn { .. }, _) => err(format!(
                 "Cast of per-event values to data type {to} (only to float, double, or of booleans)"
             )),
@@ -217,7 +209,7 @@ impl Builder {
         let eps = f64::from(attr_float(node, "epsilon", 1e-5));
         let [scale, bias, mean, var] = [1, 2, 3, 4].map(|i| {
             self.const_input(node, i)
-                .map(|c| (c.shape.clone(), c.floats()))
+                .map(|c| (c.shape.clone(), c.into_floats()))
         });
         let (shape, scale) = scale?;
         let (bias, mean, var) = (bias?.1, mean?.1, var?.1);

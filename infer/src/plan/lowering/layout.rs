@@ -485,7 +485,7 @@ impl Builder {
                 Val::Dyn { buf, dims } => Ok((dims, PartSrc::Buf(buf))),
                 Val::Const(c) if c.shape.len() == rank && c.shape.first() == Some(&1) => Ok((
                     c.shape.get(1..).unwrap_or_default().to_vec(),
-                    PartSrc::Const(c.floats()),
+                    PartSrc::Const(c.into_floats()),
                 )),
                 Val::Const(c) => err(format!("Concat of a constant of shape {:?}", c.shape)),
             })
@@ -636,9 +636,8 @@ fn concat_consts(consts: &[Const], axis: i64) -> Result<Const, CompileError> {
     let floats: Vec<Cow<'_, [f32]>> = consts
         .iter()
         .map(|c| match &c.data {
-            ConstData::F(v) => Cow::Borrowed(v.as_slice()),
             ConstData::I(_) if ints => Cow::Borrowed(&[][..]),
-            ConstData::I(_) => Cow::Owned(c.floats()),
+            _ => c.floats(),
         })
         .collect();
     let mut fl = Vec::new();
