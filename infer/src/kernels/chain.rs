@@ -5,13 +5,15 @@
 //! A chain has exactly the memory effects of its layers run one after the other as separate
 //! gemvs and a `SumSquares` reduction: every layer still writes its output to the arena, with
 //! the same bits ([`Kernel::gemv`], `kernels::reduce`). What it saves is the dispatch between
-//! steps, and on x86 the round trips through memory on the single-event critical path: the
-//! AVX-512 variant keeps each layer's output (up to 32 floats) in registers for the next
-//! layer and for the score ([`super::x86_chain`]). The batch form runs the whole chain on a
+//! steps, and on x86 part of the round trips through memory on the single-event critical
+//! path: the AVX-512 variant computes the score from the last layer's output in registers
+//! ([`super::x86_chain`]). The SIMD variants read every layer's parameters from one buffer
+//! ([`Chain::params`]), so their layout does not depend on the host's allocator. The batch
+//! form runs the whole chain on a
 //! tile of events before the next tile, so the tile's intermediates stay in the L1 cache, and
 //! computes the scores of the tile with vector code.
 
-use super::{Kernel, LANES, SLACK, aligned, split_io, sum4};
+use super::{Kernel, LANES, SLACK, align_weights, aligned, split_io, sum4};
 
 /// One layer: `arena[dst..][..np] = arena[src..][..k] · W + b` (then ReLU), `np = b.len()`,
 /// `W` prepacked `[k, np]` with [`SLACK`] floats of room (read through [`aligned`]).
@@ -49,6 +51,10 @@ pub(crate) struct SumSq {
 #[derive(Debug)]
 pub(crate) struct Chain {
     layers: Vec<Dense>,
+    /// Every layer's weights then bias, each on its own cache lines with a line between
+    /// them (see [`Chain::params`]); `(weights, bias)` offsets per layer.
+    params: Vec<f32>,
+    offsets: Vec<(usize, usize)>,
     head: Option<SumSq>,
     extent: Option<usize>,
 }
@@ -56,8 +62,11 @@ pub(crate) struct Chain {
 impl Chain {
     pub(crate) fn new(layers: Vec<Dense>, head: Option<SumSq>) -> Chain {
         let extent = extent(&layers, head);
+        let (params, offsets) = pack_params(&layers);
         Chain {
             layers,
+            params,
+            offsets,
             head,
             extent,
         }
@@ -65,6 +74,23 @@ impl Chain {
 
     pub(crate) fn layers(&self) -> &[Dense] {
         &self.layers
+    }
+
+    /// Layer `i`'s weights (`k · np` floats) and bias (`np`) from the chain's one parameter
+    /// buffer, where they lie in layer order on 64-byte boundaries, one free cache line
+    /// between neighbours. The single-event kernels read them here rather than from the
+    /// layers' own buffers: where the host's allocator put those changed the AXOL1TL-v1 single
+    /// event from 64 to 78 ns (glibc malloc against mimalloc, same code); in one buffer the
+    /// layout no longer depends on the allocator.
+    #[inline]
+    pub(crate) fn params(&self, i: usize) -> Option<(&[f32], &[f32])> {
+        let l = self.layers.get(i)?;
+        let &(wo, bo) = self.offsets.get(i)?;
+        let np = l.b.len();
+        let base = self.params.as_ptr().align_offset(64).min(SLACK);
+        let w = self.params.get(base + wo..base + wo + l.k * np)?;
+        let b = self.params.get(base + bo..base + bo + np)?;
+        Some((w, b))
     }
 
     pub(crate) fn head(&self) -> Option<SumSq> {
@@ -84,6 +110,26 @@ impl Chain {
     pub(crate) fn extent(&self) -> Option<usize> {
         self.extent
     }
+}
+
+/// The buffer of [`Chain::params`] ([`SLACK`] floats of room to start on a cache line) and
+/// each layer's offsets in it.
+fn pack_params(layers: &[Dense]) -> (Vec<f32>, Vec<(usize, usize)>) {
+    let mut flat = Vec::new();
+    let mut offsets = Vec::with_capacity(layers.len());
+    let mut put = |v: &[f32]| {
+        let at = flat.len();
+        flat.extend_from_slice(v);
+        // Next segment: a cache line boundary, one line further.
+        flat.resize(flat.len().next_multiple_of(LANES) + LANES, 0.0);
+        at
+    };
+    for l in layers {
+        let w = put(l.weights());
+        let b = put(&l.b);
+        offsets.push((w, b));
+    }
+    (align_weights(&flat), offsets)
 }
 
 fn extent(layers: &[Dense], head: Option<SumSq>) -> Option<usize> {

@@ -107,8 +107,10 @@ pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Ch
     let mut last: Option<(usize, __m512)> = None;
     for (li, l) in c.layers().iter().enumerate() {
         let (k, np) = (l.k, l.b.len());
-        let w = l.weights().as_ptr();
-        let b = l.b.as_ptr();
+        let Some((wl, bl)) = c.params(li) else {
+            return;
+        };
+        let (w, b) = (wl.as_ptr(), bl.as_ptr());
         // SAFETY: `extent` put `src .. src + k` and `dst .. dst + np` inside the arena, and
         // the weights hold `k · np` floats, the bias `np`.
         unsafe {
@@ -133,7 +135,7 @@ pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Ch
                 _ => {
                     let xs = std::slice::from_raw_parts(x, k);
                     let ys = std::slice::from_raw_parts_mut(y, np);
-                    super::x86::gemv_avx512(xs, l.weights(), &l.b, ys, l.relu);
+                    super::x86::gemv_avx512(xs, wl, bl, ys, l.relu);
                 }
             }
         }
@@ -171,21 +173,14 @@ pub(super) unsafe fn chain_rows_avx512(
         unsafe {
             let t = a.add(e0 * stride);
             for (i, l) in c.layers().iter().enumerate() {
+                let Some((w, b)) = c.params(i) else {
+                    return;
+                };
                 let (x, xs) = match input {
                     Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
                     _ => (t.add(l.src).cast_const(), stride),
                 };
-                super::x86_gemm::gemm_avx512(
-                    x,
-                    xs,
-                    t.add(l.dst),
-                    stride,
-                    nt,
-                    l.k,
-                    l.weights(),
-                    &l.b,
-                    l.relu,
-                );
+                super::x86_gemm::gemm_avx512(x, xs, t.add(l.dst), stride, nt, l.k, w, b, l.relu);
             }
             if let Some(h) = c.head() {
                 for e in 0..nt {
@@ -207,19 +202,22 @@ pub(super) unsafe fn chain_rows_avx512(
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
     for (li, l) in c.layers().iter().enumerate() {
-        // SAFETY: `extent` put both views inside the arena, disjoint; `input` holds `k` floats.
+        let Some((w, b)) = c.params(li) else {
+            return;
+        };
+        // SAFETY: `extent` put both views inside the arena, disjoint; `input` holds `k`
+        // floats; the weights hold `k · np` floats, the bias `np`.
         unsafe {
             let x = match input {
                 Some(p) if li == 0 => p,
                 _ => a.add(l.src).cast_const(),
             };
-            if l.b.len() == 32 {
-                let (w, b) = (l.weights().as_ptr(), l.b.as_ptr());
-                gemv32_avx2(x, l.k, w, b, a.add(l.dst), l.relu);
+            if b.len() == 32 {
+                gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), a.add(l.dst), l.relu);
             } else {
                 let xs = std::slice::from_raw_parts(x, l.k);
-                let ys = std::slice::from_raw_parts_mut(a.add(l.dst), l.b.len());
-                super::x86::gemv_avx2(xs, l.weights(), &l.b, ys, l.relu);
+                let ys = std::slice::from_raw_parts_mut(a.add(l.dst), b.len());
+                super::x86::gemv_avx2(xs, w, b, ys, l.relu);
             }
         }
     }
@@ -315,21 +313,14 @@ pub(super) unsafe fn chain_rows_avx2(
         unsafe {
             let t = a.add(e0 * stride);
             for (i, l) in c.layers().iter().enumerate() {
+                let Some((w, b)) = c.params(i) else {
+                    return;
+                };
                 let (x, xs) = match input {
                     Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
                     _ => (t.add(l.src).cast_const(), stride),
                 };
-                super::x86_gemm::gemm_avx2(
-                    x,
-                    xs,
-                    t.add(l.dst),
-                    stride,
-                    nt,
-                    l.k,
-                    l.weights(),
-                    &l.b,
-                    l.relu,
-                );
+                super::x86_gemm::gemm_avx2(x, xs, t.add(l.dst), stride, nt, l.k, w, b, l.relu);
             }
             if let Some(h) = c.head() {
                 for e in 0..nt {
