@@ -9,9 +9,8 @@
 //! path: the AVX-512 variant computes the score from the last layer's output in registers
 //! ([`super::x86_chain`]). The SIMD variants read every layer's parameters from one buffer
 //! ([`Chain::params`]), so their layout does not depend on the host's allocator. The batch
-//! form runs the whole chain on a
-//! tile of events before the next tile, so the tile's intermediates stay in the L1 cache, and
-//! computes the scores of the tile with vector code.
+//! form runs the whole chain on a tile of events before the next tile, so the tile's
+//! intermediates stay in the L1 cache, and computes the scores of the tile with vector code.
 
 use super::{Kernel, LANES, SLACK, align_weights, aligned, split_io, sum4};
 
