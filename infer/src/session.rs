@@ -65,7 +65,7 @@ impl Session {
         let plan = &*self.plan;
         let input = plan.input;
         let arena = aligned_arena(&mut self.arena);
-        if plan.direct_input {
+        if plan.direct_input || plan.direct_map {
             plan.run_direct(arena, event);
         } else {
             if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {

@@ -473,6 +473,10 @@ mod tests {
         let p = plan(&bead_testkit::models::axol1tl_imported(1));
         // The three gemvs and the Σμ² run as one chain (built after layout).
         assert_eq!(kinds(&p), ["map", "[gemv+relu, gemv+relu, gemv, sumsq]"]);
+        // A single event goes through the map from where the caller holds it (no copy).
+        assert!(p.direct_map && !p.direct_input);
+        let bare = plan(&bead_testkit::models::axol1tl_bare(1));
+        assert!(bare.direct_input && !bare.direct_map);
         let Some(Step::Map { ops, .. }) = p.steps.first() else {
             panic!("no map")
         };

@@ -106,6 +106,10 @@ pub(crate) struct Plan {
     /// The plan is one [`Step::Chain`] whose first layer reads exactly the input: a batch
     /// needs no copy of its events into the arena (the chain reads the caller's rows).
     pub(crate) direct_input: bool,
+    /// The plan is one elementwise [`Step::Map`] of the input (an import's scaling and
+    /// saturation) and a [`Step::Chain`] reading exactly its output: a single event needs no
+    /// copy either (the map reads the caller's event).
+    pub(crate) direct_map: bool,
 }
 
 /// Compiles the graph for batch 1; `order` is a topological order of its nodes (from
@@ -144,6 +148,17 @@ pub(crate) fn compile(
             .is_some_and(|l| l.src == input.off && l.k == input.len && l.k == num_features),
         _ => false,
     };
+    let direct_map = match steps.as_slice() {
+        [Step::Map { src, dst, .. }, Step::Chain(c)] => {
+            *src == input
+                && src.len == num_features
+                && dst.len == src.len
+                && c.layers()
+                    .first()
+                    .is_some_and(|l| l.src == dst.off && l.k == dst.len)
+        }
+        _ => false,
+    };
     let plan = Plan {
         num_features,
         input,
@@ -153,6 +168,7 @@ pub(crate) fn compile(
         arena_len: layout.len,
         kernel,
         direct_input,
+        direct_map,
     };
     arena::validate(&plan)?;
     Ok(plan)
