@@ -314,7 +314,13 @@ impl Kernel {
                 let p = arena.as_mut_ptr();
                 x86_ew::map_rows_avx512(ops, p.add(src), p.add(dst), stride, n, len);
             },
-            _ => {
+            // Safety: as above, with avx2 and fma detected.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe {
+                let p = arena.as_mut_ptr();
+                x86_ew::map_rows_avx2(ops, p.add(src), p.add(dst), stride, n, len);
+            },
+            Isa::Scalar => {
                 for row in arena.chunks_mut(stride).take(n) {
                     if let Some((x, y)) = split_io(row, src, len, dst, len) {
                         self.map(ops, x, y);

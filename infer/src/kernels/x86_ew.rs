@@ -205,35 +205,161 @@ pub(super) unsafe fn map_avx2(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
     let dp = dst.as_mut_ptr();
     let mut i = 0;
     while i < n {
-        let rem = (n - i).min(V);
-        // SAFETY: `8 - rem + 8 <= 16`: the mask is read inside `TAIL`; lanes at or beyond `n`
-        // are masked off (`maskload`/`maskstore` neither read nor write them), the others lie
-        // in `src`, `dst` and every `c` (all of length `n`).
+        let (nv, masks) = block256(i, n);
+        // SAFETY: vector `q < nv` covers `i + 8q ..`, whole vectors inside `n` and the
+        // partial one masked to it (see `block256`), in `src`, `dst` and every `c` (all of
+        // length `n`).
         unsafe {
-            let mask = _mm256_loadu_si256(TAIL.as_ptr().add(V - rem).cast());
-            let mut v = _mm256_maskload_ps(sp.add(i), mask);
+            let mut v = [_mm256_setzero_ps(); BLOCK];
+            for (q, (x, m)) in v.iter_mut().zip(masks).enumerate().take(nv) {
+                *x = load256(sp.add(i + q * V), m);
+            }
             for op in ops {
-                v = match op {
-                    MapOp::Bin {
-                        op,
-                        c,
-                        const_left,
-                        c_nan,
-                    } => {
-                        let cv = _mm256_maskload_ps(c.as_ptr().add(i), mask);
-                        let (a, b, b_may_nan) = if *const_left {
-                            (cv, v, true)
-                        } else {
-                            (v, cv, *c_nan)
-                        };
-                        bin256(*op, a, b, b_may_nan)
+                apply256(op, &mut v, nv, |c, q| {
+                    load256(c.as_ptr().add(i + q * V), masks.get(q).copied().flatten())
+                });
+            }
+            for (q, (x, m)) in v.iter().zip(masks).enumerate().take(nv) {
+                store256(dp.add(i + q * V), m, *x);
+            }
+        }
+        i += nv * V;
+    }
+}
+
+/// [`map_avx2`] on `n` rows `stride` floats apart, each op over every row before the next
+/// (its constants loaded once per block of rows), as [`map_rows_avx512`] does: the same bits
+/// as row by row.
+///
+/// Safety: as [`map_rows_avx512`], with avx2 and fma instead of avx512f.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn map_rows_avx2(
+    ops: &[MapOp],
+    src: *const f32,
+    dst: *mut f32,
+    stride: usize,
+    n: usize,
+    len: usize,
+) {
+    const V: usize = 8;
+    let mut i = 0;
+    while i < len {
+        let (nv, masks) = block256(i, len);
+        let mask = |q: usize| masks.get(q).copied().flatten();
+        // SAFETY: vector `q < nv` of each row covers `i + 8q ..` inside `len` (the partial one
+        // masked), in the rows of this function's contract and in every `c` (of length `len`).
+        unsafe {
+            if ops.is_empty() {
+                for e in 0..n {
+                    let (s, d) = (src.add(e * stride + i), dst.add(e * stride + i));
+                    for q in 0..nv {
+                        store256(d.add(q * V), mask(q), load256(s.add(q * V), mask(q)));
                     }
-                    MapOp::Unary(u) => unary256(*u, v),
+                }
+            }
+            let zero = _mm256_setzero_ps();
+            for (oi, op) in ops.iter().enumerate() {
+                let from: *const f32 = if oi == 0 { src } else { dst };
+                let mut cv = [zero; BLOCK];
+                if let MapOp::Bin { c, .. } = op {
+                    for (q, x) in cv.iter_mut().enumerate().take(nv) {
+                        *x = load256(c.as_ptr().add(i + q * V), mask(q));
+                    }
+                }
+                for e in 0..n {
+                    let (s, d) = (from.add(e * stride + i), dst.add(e * stride + i));
+                    let mut v = [_mm256_setzero_ps(); BLOCK];
+                    for (q, x) in v.iter_mut().enumerate().take(nv) {
+                        *x = load256(s.add(q * V), mask(q));
+                    }
+                    apply256(op, &mut v, nv, |_, q| cv.get(q).copied().unwrap_or(zero));
+                    for (q, x) in v.iter().enumerate().take(nv) {
+                        store256(d.add(q * V), mask(q), *x);
+                    }
+                }
+            }
+        }
+        i += nv * V;
+    }
+}
+
+/// The vectors of the block at `i` of a row of `len` floats: how many (at most [`BLOCK`]),
+/// and per vector `None` when it is whole or the `vmaskmovps` mask of the partial last one.
+/// Whole vectors get plain loads and stores: `vmaskmovps` is slower (much slower on AMD
+/// cores), and the next step's loads cannot take their data from a masked store before it
+/// reaches the cache.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn block256(i: usize, len: usize) -> (usize, [Option<__m256i>; BLOCK]) {
+    const V: usize = 8;
+    let left = len.saturating_sub(i);
+    let nv = left.div_ceil(V).min(BLOCK);
+    let masks = std::array::from_fn(|q| {
+        let rem = left.saturating_sub(q * V);
+        // SAFETY: `8 - rem + 8 <= 16` for `0 < rem < 8`: the load stays inside `TAIL`.
+        (rem > 0 && rem < V)
+            .then(|| unsafe { _mm256_loadu_si256(TAIL.as_ptr().add(V - rem).cast()) })
+    });
+    (nv, masks)
+}
+
+/// Safety: avx2; `p .. + 8` readable, or the lanes `mask` enables.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn load256(p: *const f32, mask: Option<__m256i>) -> __m256 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match mask {
+            None => _mm256_loadu_ps(p),
+            Some(m) => _mm256_maskload_ps(p, m),
+        }
+    }
+}
+
+/// Safety: avx2; `p .. + 8` writable, or the lanes `mask` enables.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store256(p: *mut f32, mask: Option<__m256i>, v: __m256) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match mask {
+            None => _mm256_storeu_ps(p, v),
+            Some(m) => _mm256_maskstore_ps(p, m, v),
+        }
+    }
+}
+
+/// One op of a map on the first `nv` vectors of a block; `c_at(c, q)` is vector `q` of a
+/// constant `c`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn apply256(
+    op: &MapOp,
+    v: &mut [__m256; BLOCK],
+    nv: usize,
+    c_at: impl Fn(&[f32], usize) -> __m256,
+) {
+    match op {
+        MapOp::Bin {
+            op,
+            c,
+            const_left,
+            c_nan,
+        } => {
+            for (q, x) in v.iter_mut().enumerate().take(nv) {
+                let cv = c_at(c, q);
+                *x = if *const_left {
+                    bin256(*op, cv, *x, true)
+                } else {
+                    bin256(*op, *x, cv, *c_nan)
                 };
             }
-            _mm256_maskstore_ps(dp.add(i), mask, v);
         }
-        i += V;
+        MapOp::Unary(u) => {
+            for x in v.iter_mut().take(nv) {
+                *x = unary256(*u, *x);
+            }
+        }
     }
 }
 
