@@ -204,6 +204,8 @@ pub(super) unsafe fn chain_rows_avx512(
 /// Safety: the CPU supports avx2 and fma; otherwise as [`chain_avx512`].
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
+    // The last layer's output when it is 16 floats in two registers: (its offset, vectors).
+    let mut last: Option<(usize, [__m256; 2])> = None;
     for (li, l) in c.layers().iter().enumerate() {
         let Some((w, b)) = c.params(li) else {
             return;
@@ -215,19 +217,109 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chai
                 Some(p) if li == 0 => p,
                 _ => a.add(l.src).cast_const(),
             };
-            if b.len() == 32 {
-                gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), a.add(l.dst), l.relu);
-            } else {
-                let xs = std::slice::from_raw_parts(x, l.k);
-                let ys = std::slice::from_raw_parts_mut(a.add(l.dst), b.len());
-                super::x86::gemv_avx2(xs, w, b, ys, l.relu);
+            let y = a.add(l.dst);
+            last = None;
+            match b.len() {
+                32 => gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), y, l.relu),
+                16 => {
+                    let r = gemv16_avx2(x, l.k, w.as_ptr(), b.as_ptr(), l.relu);
+                    _mm256_storeu_ps(y, r[0]);
+                    _mm256_storeu_ps(y.add(8), r[1]);
+                    last = Some((l.dst, r));
+                }
+                np => {
+                    let xs = std::slice::from_raw_parts(x, l.k);
+                    let ys = std::slice::from_raw_parts_mut(y, np);
+                    super::x86::gemv_avx2(xs, w, b, ys, l.relu);
+                }
             }
         }
     }
     if let Some(h) = c.head().filter(|_| head) {
         // SAFETY: `extent` put the head's views inside the arena.
-        unsafe { *a.add(h.dst) = head_mem(a, h) };
+        unsafe {
+            *a.add(h.dst) = match last {
+                Some((off, [v0, v1])) if off == h.src && h.len <= 16 => head8x2(v0, v1, h.len),
+                _ => head_mem(a, h),
+            };
+        }
     }
+}
+
+/// `gemv_avx2` for 16 outputs (two vectors), inline and returning them in registers for the
+/// next layer's stores and the score: the same four chains in the same order, the same bits.
+///
+/// Safety: avx2 and fma; `x .. + k`, `w .. + 16·k`, `b .. + 16` readable.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn gemv16_avx2(
+    x: *const f32,
+    k: usize,
+    w: *const f32,
+    b: *const f32,
+    relu: bool,
+) -> [__m256; 2] {
+    let zero = _mm256_setzero_ps();
+    // SAFETY: every pointer stays in the ranges of the contract (rows `i < k` of 16 floats).
+    unsafe {
+        let (mut a0, mut a1) = (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8)));
+        let (mut b0, mut b1, mut c0, mut c1, mut d0, mut d1) = (zero, zero, zero, zero, zero, zero);
+        let mut i = 0;
+        while i + 4 <= k {
+            let r = w.add(i * 16);
+            let x0 = _mm256_set1_ps(*x.add(i));
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(8)), a1);
+            let x1 = _mm256_set1_ps(*x.add(i + 1));
+            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(16)), b0);
+            b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(24)), b1);
+            let x2 = _mm256_set1_ps(*x.add(i + 2));
+            c0 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(32)), c0);
+            c1 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(40)), c1);
+            let x3 = _mm256_set1_ps(*x.add(i + 3));
+            d0 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(48)), d0);
+            d1 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(56)), d1);
+            i += 4;
+        }
+        while i < k {
+            let r = w.add(i * 16);
+            let x0 = _mm256_set1_ps(*x.add(i));
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(8)), a1);
+            i += 1;
+        }
+        let s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
+        let s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
+        if relu {
+            [_mm256_max_ps(zero, s0), _mm256_max_ps(zero, s1)]
+        } else {
+            [s0, s1]
+        }
+    }
+}
+
+/// [`head16`] of the 16 lanes of two AVX vectors.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn head8x2(v0: __m256, v1: __m256, len: usize) -> f32 {
+    // Lanes at or past `len` count as +0, as `head16`'s zero-masked squares.
+    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    let n = len as i32;
+    let keep0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane));
+    let keep1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8), lane));
+    let q0 = _mm256_and_ps(_mm256_mul_ps(v0, v0), keep0);
+    let q1 = _mm256_and_ps(_mm256_mul_ps(v1, v1), keep1);
+    let mut s = _mm256_castps256_ps128(q0);
+    if len > 4 {
+        s = _mm_add_ps(s, _mm256_extractf128_ps::<1>(q0));
+    }
+    if len > 8 {
+        s = _mm_add_ps(s, _mm256_castps256_ps128(q1));
+    }
+    if len > 12 {
+        s = _mm_add_ps(s, _mm256_extractf128_ps::<1>(q1));
+    }
+    finish4(s)
 }
 
 /// `gemv_avx2` for 32 outputs (four vectors), two accumulator chains at a time: chains 0 and
