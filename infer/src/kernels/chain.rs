@@ -77,7 +77,7 @@ impl Chain {
 
     /// Layer `i`'s weights (`k · np` floats) and bias (`np`) from the chain's one parameter
     /// buffer, where they lie in layer order on 64-byte boundaries, one free cache line
-    /// between neighbours. The single-event kernels read them here rather than from the
+    /// between neighbours. The SIMD chain kernels read them here rather than from the
     /// layers' own buffers: where the host's allocator put those changed the AXOL1TL-v1 single
     /// event from 64 to 78 ns (glibc malloc against mimalloc, same code); in one buffer the
     /// layout no longer depends on the allocator.
