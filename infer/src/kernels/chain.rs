@@ -15,7 +15,8 @@
 use super::{Kernel, LANES, SLACK, align_weights, aligned, split_io, sum4};
 
 /// One layer: `arena[dst..][..np] = arena[src..][..k] · W + b` (then ReLU), `np = b.len()`,
-/// `W` prepacked `[k, np]` with [`SLACK`] floats of room (read through [`aligned`]).
+/// `W` prepacked `[k, np]` with [`SLACK`] floats of room (read through [`aligned`]). A valid
+/// [`Chain`] moves `w` into its parameter buffer (read it through [`Chain::params`]).
 /// Not `Clone`: a copy of `w` would not keep the 64-byte alignment its data was placed for.
 #[derive(Debug)]
 pub(crate) struct Dense {
@@ -28,9 +29,8 @@ pub(crate) struct Dense {
 }
 
 impl Dense {
-    /// The weights, `k · np` floats (the aligned part of `w`).
-    #[inline]
-    pub(crate) fn weights(&self) -> &[f32] {
+    /// The weights, `k · np` floats (the aligned part of `w`), before a chain takes them.
+    fn weights(&self) -> &[f32] {
         aligned(&self.w, self.k * self.b.len())
     }
 }
@@ -59,9 +59,15 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    pub(crate) fn new(layers: Vec<Dense>, head: Option<SumSq>) -> Chain {
+    pub(crate) fn new(mut layers: Vec<Dense>, head: Option<SumSq>) -> Chain {
         let extent = extent(&layers, head);
         let (params, offsets) = pack_params(&layers);
+        if extent.is_some() {
+            // The weights live in `params` only (a chain never runs without its extent).
+            for l in &mut layers {
+                l.w = Vec::new();
+            }
+        }
         Chain {
             layers,
             params,
@@ -77,10 +83,10 @@ impl Chain {
 
     /// Layer `i`'s weights (`k · np` floats) and bias (`np`) from the chain's one parameter
     /// buffer, where they lie in layer order on 64-byte boundaries, one free cache line
-    /// between neighbours. The SIMD chain kernels read them here rather than from the
-    /// layers' own buffers: where the host's allocator put those changed the AXOL1TL-v1 single
-    /// event from 64 to 78 ns (glibc malloc against mimalloc, same code); in one buffer the
-    /// layout no longer depends on the allocator.
+    /// between neighbours. Every chain kernel reads them here; a valid chain keeps no other
+    /// copy of the weights. Read from the layers' own buffers, wherever the host's allocator
+    /// had put them, the AXOL1TL-v1 single event took 64 ns under glibc's malloc and 78 under
+    /// mimalloc (same code); in one buffer the layout no longer depends on the allocator.
     #[inline]
     pub(crate) fn params(&self, i: usize) -> Option<(&[f32], &[f32])> {
         let l = self.layers.get(i)?;
@@ -96,10 +102,20 @@ impl Chain {
         self.head
     }
 
-    /// The layers and head back (to rebuild or change them).
+    /// The layers, their weights back in place, and the head (to rebuild or change them).
     #[cfg(test)]
     pub(crate) fn into_parts(self) -> (Vec<Dense>, Option<SumSq>) {
-        (self.layers, self.head)
+        let weights: Vec<Vec<f32>> = (0..self.layers.len())
+            .map(|i| self.params(i).map(|(w, _)| super::align_weights(w)))
+            .collect::<Option<_>>()
+            .unwrap_or_default();
+        let mut layers = self.layers;
+        if self.extent.is_some() {
+            for (l, w) in layers.iter_mut().zip(weights) {
+                l.w = w;
+            }
+        }
+        (layers, self.head)
     }
 
     /// One past the last arena float the chain reads or writes, when every layer has a valid
@@ -260,15 +276,18 @@ impl Kernel {
 fn chain_portable_from(arena: &mut [f32], c: &Chain, input: Option<&[f32]>, head: bool) {
     for (i, l) in c.layers().iter().enumerate() {
         let np = l.b.len();
+        let Some((w, b)) = c.params(i) else {
+            return;
+        };
         match input {
             Some(x) if i == 0 => {
                 if let (Some(x), Some(y)) = (x.get(..l.k), arena.get_mut(l.dst..l.dst + np)) {
-                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                    super::gemv_portable(x, w, b, y, l.relu);
                 }
             }
             _ => {
                 if let Some((x, y)) = split_io(arena, l.src, l.k, l.dst, np) {
-                    super::gemv_portable(x, l.weights(), &l.b, y, l.relu);
+                    super::gemv_portable(x, w, b, y, l.relu);
                 }
             }
         }

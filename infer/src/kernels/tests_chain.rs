@@ -5,9 +5,11 @@ use crate::kernels::tests::Rng;
 use crate::kernels::{Kernel, ReduceOp, align_weights, padded, reduce};
 
 /// A chain of layers of widths `dims` (`dims[0]` inputs) laid out one after the other in an
-/// arena, with the Σx² of the first `head` outputs of the last layer.
-fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
+/// arena, with the Σx² of the first `head` outputs of the last layer; and each layer's
+/// weights as built (the chain keeps them only in its parameter buffer).
+fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize, Vec<Vec<f32>>) {
     let mut layers = Vec::new();
+    let mut weights = Vec::new();
     let mut off = 0;
     let mut src = 0;
     let mut k = dims[0];
@@ -15,6 +17,7 @@ fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
     for (i, &m) in dims.iter().enumerate().skip(1) {
         let np = padded(m);
         let (w, b) = rng.layer(k, m);
+        weights.push(w.clone());
         layers.push(Dense {
             src,
             k,
@@ -32,15 +35,16 @@ fn build(rng: &mut Rng, dims: &[usize], head: Option<usize>) -> (Chain, usize) {
         off += 16;
         h
     });
-    (Chain::new(layers, head), off)
+    (Chain::new(layers, head), off, weights)
 }
 
-/// The chain as the separate steps it replaces: one gemv per layer, then the reduction.
-fn separate(kern: Kernel, c: &Chain, arena: &mut [f32]) {
-    for l in c.layers() {
+/// The chain as the separate steps it replaces: one gemv per layer (with the weights it was
+/// built with), then the reduction.
+fn separate(kern: Kernel, c: &Chain, weights: &[Vec<f32>], arena: &mut [f32]) {
+    for (l, w) in c.layers().iter().zip(weights) {
         let np = l.b.len();
         let x = arena[l.src..l.src + l.k].to_vec();
-        assert!(kern.gemv(&x, l.weights(), &l.b, &mut arena[l.dst..l.dst + np], l.relu));
+        assert!(kern.gemv(&x, w, &l.b, &mut arena[l.dst..l.dst + np], l.relu));
     }
     if let Some(h) = c.head() {
         let x = arena[h.src..h.src + h.len].to_vec();
@@ -87,7 +91,7 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
         shapes.push((dims, head));
     }
     for (dims, head) in shapes {
-        let (c, len) = build(&mut rng, &dims, head);
+        let (c, len, weights) = build(&mut rng, &dims, head);
         let end = if head.is_some() { len - 15 } else { len };
         assert_eq!(c.extent(), Some(end), "{dims:?}");
         let mut input: Vec<f32> = (0..dims[0]).map(|_| rng.next() * 3.0).collect();
@@ -104,7 +108,7 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
         for kern in Kernel::available() {
             let name = kern.name();
             let mut steps = fresh(&input);
-            separate(kern, &c, &mut steps);
+            separate(kern, &c, &weights, &mut steps);
             let mut got = fresh(&input);
             assert!(kern.chain(&mut got, &c, true));
             for (i, (g, s)) in got.iter().zip(&steps).enumerate() {
@@ -186,7 +190,7 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
 #[test]
 fn chains_that_do_not_fit_are_refused() {
     let mut rng = Rng(bead_testkit::Rng::new(45));
-    let (c, _) = build(&mut rng, &[8, 16, 4], Some(4));
+    let (c, _, _) = build(&mut rng, &[8, 16, 4], Some(4));
     let len = c.extent().unwrap();
     for kern in Kernel::available() {
         let mut a = vec![1.0f32; len - 1];

@@ -69,7 +69,8 @@ impl Plan {
                 Step::Chain(c) => c
                     .layers()
                     .iter()
-                    .map(|l| gemv_flops(l.k, l.weights(), &l.b))
+                    .enumerate()
+                    .filter_map(|(i, l)| c.params(i).map(|(w, b)| gemv_flops(l.k, w, b)))
                     .sum(),
                 _ => 0.0,
             })
