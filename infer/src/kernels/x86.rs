@@ -150,61 +150,83 @@ pub(super) unsafe fn gemv_avx512(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32],
 /// `w.len() == x.len() * b.len()` and `y.len() == b.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], relu: bool) {
-    const V: usize = 8;
-    let k = x.len();
     let np = b.len();
-    let xp = x.as_ptr();
-    let wp = w.as_ptr();
-    let bp = b.as_ptr();
-    let yp = y.as_mut_ptr();
-    let zero = _mm256_setzero_ps();
     let mut j = 0;
-    while j + 2 * V <= np {
-        // SAFETY: `np` is a multiple of 16 = 2V, so `j + 2V <= np` in every pass and `i < k`:
-        // every load reads inside `w[i*np .. i*np + np]`, `b` or `x`, every store inside `y`;
-        // avx2 and fma are this function's requirement.
+    while j + 16 <= np {
+        // SAFETY: `j + 16 <= np`: columns `j .. j + 16` of every row of `w` (`x.len()` rows of
+        // `np`), of `b` and of `y`; avx2 and fma are this function's requirement.
         unsafe {
-            let mut a0 = _mm256_loadu_ps(bp.add(j));
-            let mut a1 = _mm256_loadu_ps(bp.add(j + V));
-            let (mut b0, mut b1, mut c0, mut c1, mut d0, mut d1) =
-                (zero, zero, zero, zero, zero, zero);
-            let mut i = 0;
-            while i + 4 <= k {
-                let r = wp.add(i * np + j);
-                let x0 = _mm256_set1_ps(*xp.add(i));
-                a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
-                a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(V)), a1);
-                let r = r.add(np);
-                let x1 = _mm256_set1_ps(*xp.add(i + 1));
-                b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r), b0);
-                b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(V)), b1);
-                let r = r.add(np);
-                let x2 = _mm256_set1_ps(*xp.add(i + 2));
-                c0 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r), c0);
-                c1 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(V)), c1);
-                let r = r.add(np);
-                let x3 = _mm256_set1_ps(*xp.add(i + 3));
-                d0 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r), d0);
-                d1 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(V)), d1);
-                i += 4;
-            }
-            while i < k {
-                let r = wp.add(i * np + j);
-                let x0 = _mm256_set1_ps(*xp.add(i));
-                a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
-                a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(V)), a1);
-                i += 1;
-            }
-            let mut s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
-            let mut s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
-            if relu {
-                s0 = _mm256_max_ps(zero, s0);
-                s1 = _mm256_max_ps(zero, s1);
-            }
-            _mm256_storeu_ps(yp.add(j), s0);
-            _mm256_storeu_ps(yp.add(j + V), s1);
+            let [s0, s1] = gemv16_avx2(
+                x.as_ptr(),
+                x.len(),
+                w.as_ptr().add(j),
+                np,
+                b.as_ptr().add(j),
+                relu,
+            );
+            _mm256_storeu_ps(y.as_mut_ptr().add(j), s0);
+            _mm256_storeu_ps(y.as_mut_ptr().add(j + 8), s1);
         }
-        j += 2 * V;
+        j += 16;
+    }
+}
+
+/// 16 outputs (two vectors) of a gemv whose weight rows are `np` floats apart: `b + Σ_i x_i ·
+/// w[i·np ..][..16]`, with four accumulator chains (row `i` of each group of four into chain
+/// `i mod 4`, the leftover rows into chain 0, which starts at the bias), then `(c0 + c1) +
+/// (c2 + c3)` and ReLU. Returned in registers: the chain kernels keep them for the score.
+///
+/// Safety: avx2 and fma; `x .. + k`, `w + i·np .. + 16` for `i < k` and `b .. + 16` readable.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) unsafe fn gemv16_avx2(
+    x: *const f32,
+    k: usize,
+    w: *const f32,
+    np: usize,
+    b: *const f32,
+    relu: bool,
+) -> [__m256; 2] {
+    const V: usize = 8;
+    let zero = _mm256_setzero_ps();
+    // SAFETY: every pointer stays in the ranges of the contract.
+    unsafe {
+        let (mut a0, mut a1) = (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(V)));
+        let (mut b0, mut b1, mut c0, mut c1, mut d0, mut d1) = (zero, zero, zero, zero, zero, zero);
+        let mut i = 0;
+        while i + 4 <= k {
+            let r = w.add(i * np);
+            let x0 = _mm256_set1_ps(*x.add(i));
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(V)), a1);
+            let r = r.add(np);
+            let x1 = _mm256_set1_ps(*x.add(i + 1));
+            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r), b0);
+            b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(V)), b1);
+            let r = r.add(np);
+            let x2 = _mm256_set1_ps(*x.add(i + 2));
+            c0 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r), c0);
+            c1 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(V)), c1);
+            let r = r.add(np);
+            let x3 = _mm256_set1_ps(*x.add(i + 3));
+            d0 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r), d0);
+            d1 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(V)), d1);
+            i += 4;
+        }
+        while i < k {
+            let r = w.add(i * np);
+            let x0 = _mm256_set1_ps(*x.add(i));
+            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
+            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(V)), a1);
+            i += 1;
+        }
+        let s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
+        let s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
+        if relu {
+            [_mm256_max_ps(zero, s0), _mm256_max_ps(zero, s1)]
+        } else {
+            [s0, s1]
+        }
     }
 }
 

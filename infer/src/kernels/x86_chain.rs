@@ -20,7 +20,7 @@
 
 use std::arch::x86_64::*;
 
-use super::chain::{Chain, SumSq};
+use super::chain::{Chain, Dense, SumSq};
 
 /// One or two vectors of 16 outputs: `b + Σ_i x(i) · w[i·np ..]`, with the accumulation
 /// order of `gemv_avx512` (see the module docs), then ReLU. `$x` is `|i| broadcast of x_i`.
@@ -168,11 +168,77 @@ pub(super) unsafe fn chain_rows_avx512(
     c: &Chain,
     input: Option<*const f32>,
 ) {
+    // SAFETY: this function's contract; avx512f for the GEMM and the head.
+    unsafe {
+        chain_rows_with(
+            a,
+            stride,
+            n,
+            c,
+            input,
+            |x, xs, y, nt, l, w, b| {
+                super::x86_gemm::gemm_avx512(x, xs, y, stride, nt, l.k, w, b, l.relu)
+            },
+            |row, h| {
+                if h.len <= 16 {
+                    let m = (1u32 << h.len) - 1;
+                    head16(_mm512_maskz_loadu_ps(m as u16, row.add(h.src)), h.len)
+                } else {
+                    head_mem(row, h)
+                }
+            },
+        )
+    }
+}
+
+/// Safety: the CPU supports avx2 and fma; otherwise as [`chain_rows_avx512`].
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn chain_rows_avx2(
+    a: *mut f32,
+    stride: usize,
+    n: usize,
+    c: &Chain,
+    input: Option<*const f32>,
+) {
+    // SAFETY: this function's contract; avx2 and fma for the GEMM.
+    unsafe {
+        chain_rows_with(
+            a,
+            stride,
+            n,
+            c,
+            input,
+            |x, xs, y, nt, l, w, b| {
+                super::x86_gemm::gemm_avx2(x, xs, y, stride, nt, l.k, w, b, l.relu)
+            },
+            |row, h| head_mem(row, h),
+        )
+    }
+}
+
+/// The batch chain of either instruction set: tiles of [`TILE`] events, each layer as one
+/// `gemm` over the tile (input `x` with `xs` floats between events, output `y`), then each
+/// event's `head` score. Inlined into the callers, so `gemm` and `head` compile with their
+/// target features.
+///
+/// Safety: as [`chain_rows_avx512`], with the instruction set `gemm` and `head` need; `gemm`
+/// and `head` may assume exactly the views the chain's extent checked.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn chain_rows_with(
+    a: *mut f32,
+    stride: usize,
+    n: usize,
+    c: &Chain,
+    input: Option<*const f32>,
+    gemm: impl Fn(*const f32, usize, *mut f32, usize, &Dense, &[f32], &[f32]),
+    head: impl Fn(*const f32, SumSq) -> f32,
+) {
     let mut e0 = 0;
     while e0 < n {
         let nt = TILE.min(n - e0);
         // SAFETY: events `e0 .. e0 + nt` are below `n`; each layer's views are in every
-        // event's row (the contract of `gemm_avx512`), the head's too.
+        // event's row (the contract of the GEMMs), the head's too.
         unsafe {
             let t = a.add(e0 * stride);
             for (i, l) in c.layers().iter().enumerate() {
@@ -183,17 +249,12 @@ pub(super) unsafe fn chain_rows_avx512(
                     Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
                     _ => (t.add(l.src).cast_const(), stride),
                 };
-                super::x86_gemm::gemm_avx512(x, xs, t.add(l.dst), stride, nt, l.k, w, b, l.relu);
+                gemm(x, xs, t.add(l.dst), nt, l, w, b);
             }
             if let Some(h) = c.head() {
                 for e in 0..nt {
                     let row = t.add(e * stride);
-                    *row.add(h.dst) = if h.len <= 16 {
-                        let m = (1u32 << h.len) - 1;
-                        head16(_mm512_maskz_loadu_ps(m as u16, row.add(h.src)), h.len)
-                    } else {
-                        head_mem(row, h)
-                    };
+                    *row.add(h.dst) = head(row, h);
                 }
             }
         }
@@ -222,7 +283,7 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chai
             match b.len() {
                 32 => gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), y, l.relu),
                 16 => {
-                    let r = gemv16_avx2(x, l.k, w.as_ptr(), b.as_ptr(), l.relu);
+                    let r = super::x86::gemv16_avx2(x, l.k, w.as_ptr(), 16, b.as_ptr(), l.relu);
                     _mm256_storeu_ps(y, r[0]);
                     _mm256_storeu_ps(y.add(8), r[1]);
                     last = Some((l.dst, r));
@@ -242,58 +303,6 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chai
                 Some((off, [v0, v1])) if off == h.src && h.len <= 16 => head8x2(v0, v1, h.len),
                 _ => head_mem(a, h),
             };
-        }
-    }
-}
-
-/// `gemv_avx2` for 16 outputs (two vectors), inline and returning them in registers for the
-/// next layer's stores and the score: the same four chains in the same order, the same bits.
-///
-/// Safety: avx2 and fma; `x .. + k`, `w .. + 16·k`, `b .. + 16` readable.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn gemv16_avx2(
-    x: *const f32,
-    k: usize,
-    w: *const f32,
-    b: *const f32,
-    relu: bool,
-) -> [__m256; 2] {
-    let zero = _mm256_setzero_ps();
-    // SAFETY: every pointer stays in the ranges of the contract (rows `i < k` of 16 floats).
-    unsafe {
-        let (mut a0, mut a1) = (_mm256_loadu_ps(b), _mm256_loadu_ps(b.add(8)));
-        let (mut b0, mut b1, mut c0, mut c1, mut d0, mut d1) = (zero, zero, zero, zero, zero, zero);
-        let mut i = 0;
-        while i + 4 <= k {
-            let r = w.add(i * 16);
-            let x0 = _mm256_set1_ps(*x.add(i));
-            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
-            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(8)), a1);
-            let x1 = _mm256_set1_ps(*x.add(i + 1));
-            b0 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(16)), b0);
-            b1 = _mm256_fmadd_ps(x1, _mm256_loadu_ps(r.add(24)), b1);
-            let x2 = _mm256_set1_ps(*x.add(i + 2));
-            c0 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(32)), c0);
-            c1 = _mm256_fmadd_ps(x2, _mm256_loadu_ps(r.add(40)), c1);
-            let x3 = _mm256_set1_ps(*x.add(i + 3));
-            d0 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(48)), d0);
-            d1 = _mm256_fmadd_ps(x3, _mm256_loadu_ps(r.add(56)), d1);
-            i += 4;
-        }
-        while i < k {
-            let r = w.add(i * 16);
-            let x0 = _mm256_set1_ps(*x.add(i));
-            a0 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r), a0);
-            a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(8)), a1);
-            i += 1;
-        }
-        let s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
-        let s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
-        if relu {
-            [_mm256_max_ps(zero, s0), _mm256_max_ps(zero, s1)]
-        } else {
-            [s0, s1]
         }
     }
 }
@@ -389,42 +398,6 @@ unsafe fn gemv32_avx2(
             let s = if relu { _mm256_max_ps(zero, s) } else { s };
             _mm256_storeu_ps(y.add(8 * v), s);
         }
-    }
-}
-
-/// Safety: the CPU supports avx2 and fma; otherwise as [`chain_rows_avx512`].
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn chain_rows_avx2(
-    a: *mut f32,
-    stride: usize,
-    n: usize,
-    c: &Chain,
-    input: Option<*const f32>,
-) {
-    let mut e0 = 0;
-    while e0 < n {
-        let nt = TILE.min(n - e0);
-        // SAFETY: as in `chain_rows_avx512`.
-        unsafe {
-            let t = a.add(e0 * stride);
-            for (i, l) in c.layers().iter().enumerate() {
-                let Some((w, b)) = c.params(i) else {
-                    return;
-                };
-                let (x, xs) = match input {
-                    Some(p) if i == 0 => (p.add(e0 * l.k), l.k),
-                    _ => (t.add(l.src).cast_const(), stride),
-                };
-                super::x86_gemm::gemm_avx2(x, xs, t.add(l.dst), stride, nt, l.k, w, b, l.relu);
-            }
-            if let Some(h) = c.head() {
-                for e in 0..nt {
-                    let row = t.add(e * stride);
-                    *row.add(h.dst) = head_mem(row, h);
-                }
-            }
-        }
-        e0 += nt;
     }
 }
 
