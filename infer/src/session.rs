@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::error::ScoreError;
 use crate::kernels::Kernel;
-use crate::plan::Plan;
+use crate::plan::{Buf, Plan};
 
 /// Scores events without allocating. Create one per thread with
 /// [`Model::session`](crate::Model::session); it owns the scratch arena.
@@ -68,9 +68,7 @@ impl Session {
         if plan.direct_input || plan.direct_map {
             plan.run_direct(arena, event);
         } else {
-            if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
-                dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
-            }
+            put_event(arena, input, event);
             plan.run(arena);
         }
         arena.get(plan.score).copied().unwrap_or(f32::NAN)
@@ -81,9 +79,7 @@ impl Session {
         let plan = &*self.plan;
         let input = plan.input;
         let arena = aligned_arena(&mut self.arena);
-        if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
-            dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
-        }
+        put_event(arena, input, event);
         plan.run_matrix_only(arena);
         arena.get(plan.score).copied().unwrap_or(f32::NAN)
     }
@@ -147,7 +143,7 @@ impl Session {
                     };
                     match checked {
                         Ok(()) if plan.direct_input => {}
-                        Ok(()) => dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s),
+                        Ok(()) => copy_event(dst, event),
                         Err(err) => {
                             // Scored as zeros, then replaced by NaN.
                             if !plan.direct_input {
@@ -213,6 +209,20 @@ fn check_event(kernel: Kernel, f: usize, event: &[f32], index: usize) -> Result<
         }),
         None => Ok(()),
     }
+}
+
+/// Copies `event` into the arena's input buffer (nothing when `input` leaves the arena).
+#[inline]
+fn put_event(arena: &mut [f32], input: Buf, event: &[f32]) {
+    if let Some(dst) = arena.get_mut(input.off..input.off + input.len) {
+        copy_event(dst, event);
+    }
+}
+
+/// `dst[i] = event[i]` over the common length.
+#[inline]
+fn copy_event(dst: &mut [f32], event: &[f32]) {
+    dst.iter_mut().zip(event).for_each(|(d, s)| *d = *s);
 }
 
 /// The block's arenas in `v`, starting on a 64-byte boundary: every buffer of the plan then
