@@ -181,6 +181,37 @@ fn scoring_errors() {
     );
 }
 
+/// `score` refuses a NaN or an infinity in any feature, naming it, and the refused event
+/// leaves nothing behind: with the plan reading the event where it is (bead's export, which
+/// scores first and scans only when the run could not prove the event finite) and with a copy
+/// (the imported graph, which scans first).
+#[test]
+fn score_names_every_non_finite_feature() {
+    for bytes in [axol1tl(2), axol1tl_imported(2)] {
+        let model = Model::from_bytes(&bytes, "m").unwrap();
+        let mut s = model.session();
+        let mut rng = Rng::new(6);
+        let clean = events(&mut rng, 1, 57);
+        let want = s.score(&clean).unwrap();
+        for feature in 0..57 {
+            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let mut ev = clean.clone();
+                ev[feature] = v;
+                assert_eq!(
+                    s.score(&ev),
+                    Err(ScoreError::NonFinite { event: 0, feature }),
+                    "{v}"
+                );
+                assert_eq!(s.score(&clean).unwrap().to_bits(), want.to_bits());
+            }
+        }
+        // Finite but huge: overflows to an infinite pre-activation, yet is a valid event.
+        let mut ev = clean.clone();
+        ev[0] = f32::MAX;
+        assert!(s.score(&ev).is_ok());
+    }
+}
+
 #[test]
 fn a_false_positive_rate_outside_0_1_finds_no_threshold() {
     let mut info = bead_infer::ModelMetadata::new(vec!["x".into()]);

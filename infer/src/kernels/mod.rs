@@ -34,7 +34,7 @@ mod x86_math512;
 #[cfg(test)]
 mod tests_fused;
 
-pub(crate) use chain::{Chain, Dense, SumSq};
+pub(crate) use chain::{Chain, ChainRun, Dense, SumSq};
 pub(crate) use elementwise::MapOp;
 
 /// The environment variable that caps the SIMD kernel models load with: `portable`,

@@ -131,8 +131,15 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
             }
             // The input read where it is: the same outputs, the arena's input left alone.
             let mut direct = fresh(&[]);
-            assert!(kern.chain_from(&mut direct, Some(&input), &c, true));
-            assert!(!kern.chain_from(&mut direct, Some(&input[1..]), &c, true));
+            let run = kern.chain_from(&mut direct, Some(&input), &c, true);
+            let proven = run == ChainRun::Ran { input_finite: true };
+            assert!(run != ChainRun::Refused);
+            assert!(
+                !proven || input.iter().all(|v| v.is_finite()),
+                "{name}: NaN proven finite"
+            );
+            let short = kern.chain_from(&mut direct, Some(&input[1..]), &c, true);
+            assert_eq!(short, ChainRun::Refused);
             assert!(direct[..dims[0]].iter().all(|v| *v == -7.0));
             for (i, (g, w)) in direct.iter().zip(&got).enumerate().skip(dims[0]) {
                 assert!(same(*g, *w), "{name} {dims:?} [{i}]: direct {g} vs {w}");
@@ -180,6 +187,72 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
                     assert!(
                         drow.iter().zip(&one[dims[0]..]).all(|(g, w)| same(*g, *w)),
                         "{name} {dims:?} n={n} e={e}: direct input"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A NaN or an infinity anywhere in the input is never proven finite, not even where ReLU
+/// turns every pre-activation into 0 (negative weights, `-∞` in) or the feature's weights are
+/// all zero (`∞ · 0`); a finite input is proven finite by the SIMD chains whose first layer
+/// runs inline (16 or 32 outputs), never when the input is longer than the first layer reads.
+#[test]
+fn only_finite_inputs_are_proven_finite() {
+    let mut rng = Rng(bead_testkit::Rng::new(46));
+    for dims in [[57, 32, 16], [20, 16, 16], [9, 48, 16]] {
+        let (c, len, _) = build(&mut rng, &dims, Some(5));
+        let (mut layers, head) = c.into_parts();
+        let k = dims[0];
+        let zero_row = 3;
+        let np = layers[0].b.len();
+        for (i, w) in layers[0].w.iter_mut().take(k * np).enumerate() {
+            *w = if i / np == zero_row {
+                0.0
+            } else {
+                -0.5 - w.abs()
+            };
+        }
+        layers[0].b.fill(-1.0);
+        layers[0].relu = true;
+        let c = Chain::new(layers, head);
+        let inline = [16, 32].contains(&np);
+        for kern in Kernel::available() {
+            let name = kern.name();
+            let simd = kern != Kernel::portable();
+            let finite: Vec<f32> = (0..k).map(|i| i as f32 * 0.1).collect();
+            let mut a = vec![0.0f32; len];
+            let run = kern.chain_from(&mut a, Some(&finite), &c, true);
+            assert_eq!(
+                run,
+                ChainRun::Ran {
+                    input_finite: simd && inline
+                },
+                "{name} {dims:?}"
+            );
+            // Features past the first layer's width are not seen.
+            let mut longer = finite.clone();
+            longer.push(f32::NAN);
+            let run = kern.chain_from(&mut a, Some(&longer), &c, true);
+            assert_eq!(
+                run,
+                ChainRun::Ran {
+                    input_finite: false
+                },
+                "{name} {dims:?}"
+            );
+            for j in [0, zero_row, k - 1] {
+                for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                    let mut x = finite.clone();
+                    x[j] = v;
+                    let run = kern.chain_from(&mut a, Some(&x), &c, true);
+                    assert_eq!(
+                        run,
+                        ChainRun::Ran {
+                            input_finite: false
+                        },
+                        "{name} [{j}] = {v}"
                     );
                 }
             }

@@ -162,19 +162,19 @@ pub(super) unsafe fn gemv_avx2(x: &[f32], w: &[f32], b: &[f32], y: &mut [f32], r
                 w.as_ptr().add(j),
                 np,
                 b.as_ptr().add(j),
-                relu,
             );
-            _mm256_storeu_ps(y.as_mut_ptr().add(j), s0);
-            _mm256_storeu_ps(y.as_mut_ptr().add(j + 8), s1);
+            _mm256_storeu_ps(y.as_mut_ptr().add(j), relu256(s0, relu));
+            _mm256_storeu_ps(y.as_mut_ptr().add(j + 8), relu256(s1, relu));
         }
         j += 16;
     }
 }
 
-/// 16 outputs (two vectors) of a gemv whose weight rows are `np` floats apart: `b + Σ_i x_i ·
-/// w[i·np ..][..16]`, with four accumulator chains (row `i` of each group of four into chain
-/// `i mod 4`, the leftover rows into chain 0, which starts at the bias), then `(c0 + c1) +
-/// (c2 + c3)` and ReLU. Returned in registers: the chain kernels keep them for the score.
+/// 16 pre-activations (two vectors) of a gemv whose weight rows are `np` floats apart: `b +
+/// Σ_i x_i · w[i·np ..][..16]`, with four accumulator chains (row `i` of each group of four
+/// into chain `i mod 4`, the leftover rows into chain 0, which starts at the bias), then `(c0 +
+/// c1) + (c2 + c3)`. Returned in registers before ReLU ([`relu256`]): the chain kernels keep
+/// them for the score, and look at the first layer's to prove its input finite.
 ///
 /// Safety: avx2 and fma; `x .. + k`, `w + i·np .. + 16` for `i < k` and `b .. + 16` readable.
 #[target_feature(enable = "avx2,fma")]
@@ -185,7 +185,6 @@ pub(super) unsafe fn gemv16_avx2(
     w: *const f32,
     np: usize,
     b: *const f32,
-    relu: bool,
 ) -> [__m256; 2] {
     const V: usize = 8;
     let zero = _mm256_setzero_ps();
@@ -220,13 +219,21 @@ pub(super) unsafe fn gemv16_avx2(
             a1 = _mm256_fmadd_ps(x0, _mm256_loadu_ps(r.add(V)), a1);
             i += 1;
         }
-        let s0 = _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0));
-        let s1 = _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1));
-        if relu {
-            [_mm256_max_ps(zero, s0), _mm256_max_ps(zero, s1)]
-        } else {
-            [s0, s1]
-        }
+        [
+            _mm256_add_ps(_mm256_add_ps(a0, b0), _mm256_add_ps(c0, d0)),
+            _mm256_add_ps(_mm256_add_ps(a1, b1), _mm256_add_ps(c1, d1)),
+        ]
+    }
+}
+
+/// `max(0, v)` when `relu` (NaN stays NaN: `maxps` returns its second operand then).
+#[target_feature(enable = "avx")]
+#[inline]
+pub(super) fn relu256(v: __m256, relu: bool) -> __m256 {
+    if relu {
+        _mm256_max_ps(_mm256_setzero_ps(), v)
+    } else {
+        v
     }
 }
 

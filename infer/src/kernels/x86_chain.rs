@@ -21,13 +21,14 @@
 use std::arch::x86_64::*;
 
 use super::chain::{Chain, Dense, SumSq};
+use super::x86::relu256;
 
-/// One or two vectors of 16 outputs: `b + Σ_i x(i) · w[i·np ..]`, with the accumulation
-/// order of `gemv_avx512` (see the module docs), then ReLU. `$x` is `|i| broadcast of x_i`.
+/// One or two vectors of 16 pre-activations: `b + Σ_i x(i) · w[i·np ..]`, with the
+/// accumulation order of `gemv_avx512` (see the module docs). `$x` is `|i| broadcast of x_i`.
 /// A macro rather than a generic function: with the accumulators in arrays or the broadcast
 /// in a closure, LLVM kept the accumulators on the stack inside the loop.
 macro_rules! gemv_tile {
-    (1, $x:expr, $k:expr, $w:expr, $np:expr, $b:expr, $relu:expr) => {{
+    (1, $x:expr, $k:expr, $w:expr, $np:expr, $b:expr) => {{
         let (k, w, np, x) = ($k, $w, $np, $x);
         let zero = _mm512_setzero_ps();
         let mut a0 = _mm512_loadu_ps($b);
@@ -45,14 +46,12 @@ macro_rules! gemv_tile {
             a0 = _mm512_fmadd_ps(x(i), _mm512_loadu_ps(w.add(i * np)), a0);
             i += 1;
         }
-        let s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
-        if $relu {
-            [_mm512_max_ps(zero, s0), zero]
-        } else {
-            [s0, zero]
-        }
+        [
+            _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0)),
+            zero,
+        ]
     }};
-    (2, $x:expr, $k:expr, $w:expr, $np:expr, $b:expr, $relu:expr) => {{
+    (2, $x:expr, $k:expr, $w:expr, $np:expr, $b:expr) => {{
         let (k, w, np, x) = ($k, $w, $np, $x);
         let zero = _mm512_setzero_ps();
         let mut a0 = _mm512_loadu_ps($b);
@@ -85,13 +84,10 @@ macro_rules! gemv_tile {
             a1 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(r.add(16)), a1);
             i += 1;
         }
-        let s0 = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0));
-        let s1 = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, d1));
-        if $relu {
-            [_mm512_max_ps(zero, s0), _mm512_max_ps(zero, s1)]
-        } else {
-            [s0, s1]
-        }
+        [
+            _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, d0)),
+            _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, d1)),
+        ]
     }};
 }
 
@@ -99,19 +95,26 @@ macro_rules! gemv_tile {
 const TILE: usize = 16;
 
 /// The first layer reads `input` instead of the arena when given; the head runs only if
-/// `head`.
+/// `head`. Returns whether the first layer's first pre-activation was finite (see
+/// [`super::chain::ChainRun`]); `false` also when the first layer's width has no inline form.
 ///
 /// Safety: the CPU supports avx512f; [`Chain::extent`] of `c` is `Some(end)` with `a .. a +
 /// end` valid for reads and writes; `input`, when given, holds the first layer's `k` floats
 /// outside the arena.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
+pub(super) unsafe fn chain_avx512(
+    a: *mut f32,
+    input: Option<*const f32>,
+    c: &Chain,
+    head: bool,
+) -> bool {
     // The last layer's output, when it is one vector in a register: (its offset, the vector).
     let mut last: Option<(usize, __m512)> = None;
+    let mut first_finite = false;
     for (li, l) in c.layers().iter().enumerate() {
         let (k, np) = (l.k, l.b.len());
         let Some((wl, bl)) = c.params(li) else {
-            return;
+            return false;
         };
         let (w, b) = (wl.as_ptr(), bl.as_ptr());
         // SAFETY: `extent` put `src .. src + k` and `dst .. dst + np` inside the arena, and
@@ -126,14 +129,21 @@ pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Ch
             last = None;
             match np {
                 16 => {
-                    let [r, _] = gemv_tile!(1, xb, k, w, np, b, l.relu);
+                    let [s, _] = gemv_tile!(1, xb, k, w, np, b);
+                    if li == 0 {
+                        first_finite = _mm512_cvtss_f32(s).is_finite();
+                    }
+                    let r = relu512(s, l.relu);
                     _mm512_storeu_ps(y, r);
                     last = Some((l.dst, r));
                 }
                 32 => {
-                    let [r0, r1] = gemv_tile!(2, xb, k, w, np, b, l.relu);
-                    _mm512_storeu_ps(y, r0);
-                    _mm512_storeu_ps(y.add(16), r1);
+                    let [s0, s1] = gemv_tile!(2, xb, k, w, np, b);
+                    if li == 0 {
+                        first_finite = _mm512_cvtss_f32(s0).is_finite();
+                    }
+                    _mm512_storeu_ps(y, relu512(s0, l.relu));
+                    _mm512_storeu_ps(y.add(16), relu512(s1, l.relu));
                 }
                 _ => {
                     let xs = std::slice::from_raw_parts(x, k);
@@ -151,6 +161,18 @@ pub(super) unsafe fn chain_avx512(a: *mut f32, input: Option<*const f32>, c: &Ch
                 _ => head_mem(a, h),
             };
         }
+    }
+    first_finite
+}
+
+/// `max(0, v)` when `relu` (NaN stays NaN: `maxps` returns its second operand then).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn relu512(v: __m512, relu: bool) -> __m512 {
+    if relu {
+        _mm512_max_ps(_mm512_setzero_ps(), v)
+    } else {
+        v
     }
 }
 
@@ -262,14 +284,21 @@ unsafe fn chain_rows_with(
     }
 }
 
-/// Safety: the CPU supports avx2 and fma; otherwise as [`chain_avx512`].
+/// Safety: the CPU supports avx2 and fma; otherwise as [`chain_avx512`], which it mirrors
+/// (with AVX vectors, and the first layer of 32 outputs also inline).
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chain, head: bool) {
+pub(super) unsafe fn chain_avx2(
+    a: *mut f32,
+    input: Option<*const f32>,
+    c: &Chain,
+    head: bool,
+) -> bool {
     // The last layer's output when it is 16 floats in two registers: (its offset, vectors).
     let mut last: Option<(usize, [__m256; 2])> = None;
+    let mut first_finite = false;
     for (li, l) in c.layers().iter().enumerate() {
         let Some((w, b)) = c.params(li) else {
-            return;
+            return false;
         };
         // SAFETY: `extent` put both views inside the arena, disjoint; `input` holds `k`
         // floats; the weights hold `k · np` floats, the bias `np`.
@@ -281,9 +310,18 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chai
             let y = a.add(l.dst);
             last = None;
             match b.len() {
-                32 => gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), y, l.relu),
+                32 => {
+                    let finite = gemv32_avx2(x, l.k, w.as_ptr(), b.as_ptr(), y, l.relu);
+                    if li == 0 {
+                        first_finite = finite;
+                    }
+                }
                 16 => {
-                    let r = super::x86::gemv16_avx2(x, l.k, w.as_ptr(), 16, b.as_ptr(), l.relu);
+                    let [s0, s1] = super::x86::gemv16_avx2(x, l.k, w.as_ptr(), 16, b.as_ptr());
+                    if li == 0 {
+                        first_finite = _mm256_cvtss_f32(s0).is_finite();
+                    }
+                    let r = [relu256(s0, l.relu), relu256(s1, l.relu)];
                     _mm256_storeu_ps(y, r[0]);
                     _mm256_storeu_ps(y.add(8), r[1]);
                     last = Some((l.dst, r));
@@ -305,6 +343,7 @@ pub(super) unsafe fn chain_avx2(a: *mut f32, input: Option<*const f32>, c: &Chai
             };
         }
     }
+    first_finite
 }
 
 /// [`head16`] of the 16 lanes of two AVX vectors.
@@ -337,6 +376,8 @@ fn head8x2(v0: __m256, v1: __m256, len: usize) -> f32 {
 /// broadcasting every input: 17 % more loads on the 57 → 32 layer). Each chain takes the same
 /// rows in the same order, and the result is `(c0 + c1) + (c2 + c3)`: the same bits.
 ///
+/// Returns whether the first pre-activation was finite (see [`super::chain::ChainRun`]).
+///
 /// Safety: avx2 and fma; `x .. + k`, `w .. + 32·k`, `b .. + 32` readable, `y .. + 32`
 /// writable.
 #[target_feature(enable = "avx2,fma")]
@@ -347,7 +388,7 @@ unsafe fn gemv32_avx2(
     b: *const f32,
     y: *mut f32,
     relu: bool,
-) {
+) -> bool {
     let zero = _mm256_setzero_ps();
     let whole = k / 4 * 4;
     // SAFETY: every pointer stays in the ranges of the contract.
@@ -393,11 +434,15 @@ unsafe fn gemv32_avx2(
             *s = _mm256_add_ps(*s, *c);
         }
         let (c2, c3) = two(2, 3, [zero; 4]);
+        let mut first_finite = false;
         for (v, ((s, p), q)) in s01.iter().zip(&c2).zip(&c3).enumerate() {
             let s = _mm256_add_ps(*s, _mm256_add_ps(*p, *q));
-            let s = if relu { _mm256_max_ps(zero, s) } else { s };
-            _mm256_storeu_ps(y.add(8 * v), s);
+            if v == 0 {
+                first_finite = _mm256_cvtss_f32(s).is_finite();
+            }
+            _mm256_storeu_ps(y.add(8 * v), relu256(s, relu));
         }
+        first_finite
     }
 }
 

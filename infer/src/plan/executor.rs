@@ -11,7 +11,7 @@
 
 use super::Plan;
 use super::ir::{Buf, PartSrc, Step};
-use crate::kernels::{self, Kernel};
+use crate::kernels::{self, ChainRun, Kernel};
 
 impl Plan {
     /// Runs every step; the input row must already be in `arena[input]`.
@@ -26,20 +26,24 @@ impl Plan {
     /// on `event` where it is (nothing is copied into `arena[input]`). The copy cost more than
     /// its stores: the map's vector loads cannot take their data from the copy's scalar
     /// stores still in flight, and waited for them to reach the cache (AXOL1TL-style import,
-    /// single event: 95 → 85 ns in `bead bench`).
+    /// single event: 95 → 85 ns in `bead bench`). Returns `true` when the run proved every
+    /// float of `event` finite ([`ChainRun`]): the caller need not scan it.
     #[inline]
-    pub(crate) fn run_direct(&self, arena: &mut [f32], event: &[f32]) {
+    pub(crate) fn run_direct(&self, arena: &mut [f32], event: &[f32]) -> bool {
         match self.steps.as_slice() {
             [Step::Chain(c)] => {
-                self.kernel.chain_from(arena, Some(event), c, true);
+                let run = self.kernel.chain_from(arena, Some(event), c, true);
+                run == ChainRun::Ran { input_finite: true }
             }
             [Step::Map { ops, dst, .. }, Step::Chain(c)] if self.direct_map => {
                 if let Some(y) = arena.get_mut(dst.off..dst.off + dst.len) {
                     self.kernel.map(ops, event, y);
                 }
+                // A map can turn an infinite input finite (a clip): no proof.
                 self.kernel.chain(arena, c, true);
+                false
             }
-            _ => {}
+            _ => false,
         }
     }
 
