@@ -107,10 +107,10 @@ impl Session {
                 got: event.len(),
             });
         }
-        // A plan of one chain reading the event where it is scores first (as `score_batch`
-        // does any event): the run often proves the event finite on the way, which spares the
+        // A plan that reads the event where it is scores first (as `score_batch` does any
+        // event): the run proves the event finite on the way (most often), which spares the
         // scan; a refused event's score is dropped. Other plans check first.
-        let direct = self.plan.direct_input;
+        let direct = self.plan.reads_events_in_place();
         if !direct {
             self.check(event, 0)?;
         }
@@ -137,13 +137,14 @@ impl Session {
         }
         let plan = &*self.plan;
         let (l, input) = (plan.arena_len, plan.input);
+        let in_place = plan.reads_events_in_place();
         let mut first = None;
         let block_len = self.block;
         let blocks = events.chunks(block_len * f).zip(out.chunks_mut(block_len));
         for (bi, (block, out)) in blocks.enumerate() {
             let mut refused = 0u64;
             let arenas = aligned_arena(&mut self.arena);
-            if plan.direct_input {
+            if in_place {
                 // The plan reads the events where they are (a refused event is scored as it
                 // is, then replaced by NaN); checked afterwards, they are in the L1 cache.
                 plan.run_batch(arenas, out.len(), block);
@@ -151,7 +152,7 @@ impl Session {
             // One scan of the whole block first: per-event checks only when it finds a NaN
             // or an infinity (the events are contiguous).
             let clean = plan.kernel.first_non_finite(block).is_none();
-            if !(clean && plan.direct_input) {
+            if !(clean && in_place) {
                 let rows = block.chunks_exact(f).zip(arenas.chunks_exact_mut(l));
                 for (e, (event, arena)) in rows.enumerate() {
                     let Some(dst) = arena.get_mut(input.off..input.off + input.len) else {
@@ -163,11 +164,11 @@ impl Session {
                         check_event(plan.kernel, f, event, bi * block_len + e)
                     };
                     match checked {
-                        Ok(()) if plan.direct_input => {}
+                        Ok(()) if in_place => {}
                         Ok(()) => copy_event(dst, event),
                         Err(err) => {
                             // Scored as zeros, then replaced by NaN.
-                            if !plan.direct_input {
+                            if !in_place {
                                 dst.fill(0.0);
                             }
                             refused |= 1 << e;
@@ -176,7 +177,7 @@ impl Session {
                     }
                 }
             }
-            if !plan.direct_input {
+            if !in_place {
                 plan.run_batch(arenas, out.len(), block);
             }
             let scores = arenas.chunks_exact(l).map(|a| a.get(plan.score));

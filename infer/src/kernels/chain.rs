@@ -51,7 +51,7 @@ pub(crate) struct SumSq {
 pub(crate) struct Chain {
     layers: Vec<Dense>,
     /// Every layer's weights then bias, each on its own cache lines with a line between
-    /// them (see [`Chain::params`]); `(weights, bias)` offsets per layer.
+    /// them (see [`Chain::params`]); `(weights, bias)` offsets per layer in `params`.
     params: Vec<f32>,
     offsets: Vec<(usize, usize)>,
     head: Option<SumSq>,
@@ -61,7 +61,14 @@ pub(crate) struct Chain {
 impl Chain {
     pub(crate) fn new(mut layers: Vec<Dense>, head: Option<SumSq>) -> Chain {
         let extent = extent(&layers, head);
-        let (params, offsets) = pack_params(&layers);
+        let (params, mut offsets) = pack_params(&layers);
+        // Where the aligned part starts, once: moving the `Vec` into the chain keeps its heap
+        // buffer where it is.
+        let base = params.as_ptr().align_offset(64).min(SLACK);
+        for (w, b) in &mut offsets {
+            *w += base;
+            *b += base;
+        }
         if extent.is_some() {
             // The weights live in `params` only (a chain never runs without its extent).
             for l in &mut layers {
@@ -92,9 +99,8 @@ impl Chain {
         let l = self.layers.get(i)?;
         let &(wo, bo) = self.offsets.get(i)?;
         let np = l.b.len();
-        let base = self.params.as_ptr().align_offset(64).min(SLACK);
-        let w = self.params.get(base + wo..base + wo + l.k * np)?;
-        let b = self.params.get(base + bo..base + bo + np)?;
+        let w = self.params.get(wo..wo + l.k * np)?;
+        let b = self.params.get(bo..bo + np)?;
         Some((w, b))
     }
 

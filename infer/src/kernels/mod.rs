@@ -92,6 +92,14 @@ enum Isa {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Kernel(Isa);
 
+/// Where a [`Kernel::map_rows_raw`] reads its rows: at an offset of each arena row, or from
+/// the caller's events, one after the other.
+#[derive(Clone, Copy)]
+enum RowsIn<'a> {
+    Arena(usize),
+    Events(&'a [f32]),
+}
+
 impl Kernel {
     /// The fastest variant this CPU supports.
     pub(crate) fn detect() -> Kernel {
@@ -261,30 +269,49 @@ impl Kernel {
     /// `dst[i] = ops(src[i])`: a fused elementwise chain in one pass. Returns `false` (and
     /// writes nothing) unless `src` and `dst` have the same length and every op
     /// [fits](MapOp::fits) it.
-    #[allow(unsafe_code)]
     pub(crate) fn map(self, ops: &[MapOp], src: &[f32], dst: &mut [f32]) -> bool {
+        self.map_with::<false>(ops, src, dst).is_some()
+    }
+
+    /// [`map`](Self::map) that also says whether every float of `src` is finite: `None`
+    /// when refused, `Some(true)` only when all are (the SIMD variants look at each vector
+    /// as they load it, which costs less than a separate scan).
+    pub(crate) fn map_checked(self, ops: &[MapOp], src: &[f32], dst: &mut [f32]) -> Option<bool> {
+        self.map_with::<true>(ops, src, dst)
+    }
+
+    #[allow(unsafe_code)]
+    #[inline]
+    fn map_with<const CHECK: bool>(
+        self,
+        ops: &[MapOp],
+        src: &[f32],
+        dst: &mut [f32],
+    ) -> Option<bool> {
         let n = dst.len();
         if src.len() != n || !ops.iter().all(|o| o.fits(n)) {
-            return false;
+            return None;
         }
-        match self.0 {
-            Isa::Scalar => elementwise::map_portable(ops, src, dst),
+        Some(match self.0 {
+            Isa::Scalar => {
+                elementwise::map_portable(ops, src, dst);
+                CHECK && src.iter().all(|v| v.is_finite())
+            }
             // Safety: lengths checked just above; avx2 and fma detected (see `available`).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => unsafe { x86_ew::map_avx2(ops, src, dst) },
+            Isa::Avx2Fma => unsafe { x86_ew::map_avx2::<CHECK>(ops, src, dst) },
             // Safety: as above, with avx512f detected.
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86_ew::map_avx512(ops, src, dst) },
-        }
-        true
+            Isa::Avx512 => unsafe { x86_ew::map_avx512::<CHECK>(ops, src, dst) },
+        })
     }
 
     /// [`map`](Self::map) on `n` rows of one arena: row `e` reads `arena[e·stride + src ..]`
-    /// and writes `arena[e·stride + dst ..]`, `len` floats each. The AVX-512 variant runs each
+    /// and writes `arena[e·stride + dst ..]`, `len` floats each. The SIMD variants run each
     /// operation over every row before the next (its constants loaded once per block of rows),
     /// which gives the same bits as row by row. Returns `false` (and writes nothing) when the
     /// views overlap, leave a row or the arena, or an op does not [fit](MapOp::fits) `len`.
-    #[allow(unsafe_code, clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn map_rows(
         self,
         ops: &[MapOp],
@@ -304,31 +331,95 @@ impl Kernel {
         if !ok {
             return false;
         }
+        // `ok`: every row's input and output lie inside the arena, disjoint from each other and
+        // from other rows' (rows are `stride` apart and no view reaches past `stride`).
+        self.map_rows_raw(ops, RowsIn::Arena(src), arena, stride, n, dst, len);
+        true
+    }
+
+    /// [`map_rows`](Self::map_rows) reading row `e` from `input[e·len ..][.. len]` (the
+    /// caller's events) instead of the arena. Returns `false` (and writes nothing) when
+    /// `input` is not `n·len` floats, the output views leave a row or the arena, or an op
+    /// does not [fit](MapOp::fits) `len`.
+    pub(crate) fn map_rows_from(
+        self,
+        ops: &[MapOp],
+        input: &[f32],
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        dst: usize,
+    ) -> bool {
+        let len = input.len().checked_div(n).unwrap_or(0);
+        let ok = n > 0
+            && len * n == input.len()
+            && dst
+                .checked_add(len)
+                .is_some_and(|end| rows_fit(arena.len(), stride, n, end))
+            && ops.iter().all(|o| o.fits(len));
+        if !ok {
+            return n == 0;
+        }
+        // `ok`: every output row lies inside the arena, `input` (a shared borrow, so not the
+        // arena) holds `n` rows of `len`.
+        self.map_rows_raw(ops, RowsIn::Events(input), arena, stride, n, dst, len);
+        true
+    }
+
+    /// The body of [`map_rows`](Self::map_rows) and [`map_rows_from`](Self::map_rows_from),
+    /// whose checks it relies on.
+    #[allow(unsafe_code, clippy::too_many_arguments)]
+    fn map_rows_raw(
+        self,
+        ops: &[MapOp],
+        from: RowsIn<'_>,
+        arena: &mut [f32],
+        stride: usize,
+        n: usize,
+        dst: usize,
+        len: usize,
+    ) {
         match self.0 {
-            // Safety: the checks above put every row's input and output inside the arena,
-            // disjoint from each other and from other rows' (rows are `stride` apart and no
-            // view reaches past `stride`); both pointers come from the one `&mut` borrow;
-            // avx512f was detected (see `available`).
+            // Safety: the callers checked the views (see there); the arena pointers come from
+            // the one `&mut` borrow; avx512f was detected (see `available`).
             #[cfg(target_arch = "x86_64")]
             Isa::Avx512 => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_ew::map_rows_avx512(ops, p.add(src), p.add(dst), stride, n, len);
+                let src = match from {
+                    RowsIn::Arena(src) => (p.add(src).cast_const(), stride),
+                    RowsIn::Events(x) => (x.as_ptr(), len),
+                };
+                x86_ew::map_rows_avx512(ops, src, (p.add(dst), stride), n, len);
             },
             // Safety: as above, with avx2 and fma detected.
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Fma => unsafe {
                 let p = arena.as_mut_ptr();
-                x86_ew::map_rows_avx2(ops, p.add(src), p.add(dst), stride, n, len);
+                let src = match from {
+                    RowsIn::Arena(src) => (p.add(src).cast_const(), stride),
+                    RowsIn::Events(x) => (x.as_ptr(), len),
+                };
+                x86_ew::map_rows_avx2(ops, src, (p.add(dst), stride), n, len);
             },
             Isa::Scalar => {
-                for row in arena.chunks_mut(stride).take(n) {
-                    if let Some((x, y)) = split_io(row, src, len, dst, len) {
-                        self.map(ops, x, y);
+                let rows = arena.chunks_mut(stride).take(n).enumerate();
+                for (e, row) in rows {
+                    match from {
+                        RowsIn::Arena(src) => {
+                            if let Some((x, y)) = split_io(row, src, len, dst, len) {
+                                self.map(ops, x, y);
+                            }
+                        }
+                        RowsIn::Events(x) => {
+                            let x = x.get(e * len..(e + 1) * len);
+                            if let (Some(x), Some(y)) = (x, row.get_mut(dst..dst + len)) {
+                                self.map(ops, x, y);
+                            }
+                        }
                     }
                 }
             }
         }
-        true
     }
 
     /// The FMA throughput of one core with this variant's vectors, in flop/s (one FMA is two

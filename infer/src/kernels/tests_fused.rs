@@ -91,6 +91,12 @@ fn every_map_variant_matches_the_op_by_op_reference_bitwise() {
             for kern in Kernel::available() {
                 let mut got = vec![7.0; len];
                 assert!(kern.map(&ops, &src, &mut got));
+                // The checked form: the same output, and whether `src` is all finite.
+                let mut checked = vec![7.0; len];
+                let finite = src.iter().all(|v| v.is_finite());
+                let said = kern.map_checked(&ops, &src, &mut checked);
+                assert_eq!(said, Some(finite), "{} len {len}", kern.name());
+                assert!(got.iter().zip(&checked).all(|(a, b)| same(*a, *b)));
                 for i in 0..len {
                     assert!(
                         same(got[i], want[i]),
@@ -356,6 +362,31 @@ fn map_rows_matches_map_on_every_row() {
                     assert!(same(*g, w), "{} len {len} e {e} t {t}", kern.name());
                 }
             }
+        }
+        // From the caller's rows instead of the arena: the same bits, nothing else written.
+        let rows: Vec<f32> = (0..n * len).map(|_| value(&mut rng)).collect();
+        for kern in Kernel::available() {
+            let mut from_arena = arena.clone();
+            for e in 0..n {
+                from_arena[e * stride + src..][..len].copy_from_slice(&rows[e * len..][..len]);
+            }
+            let mut want = from_arena.clone();
+            assert!(kern.map_rows(&ops, &mut want, stride, n, src, dst, len));
+            let mut got = from_arena.clone();
+            assert!(kern.map_rows_from(&ops, &rows, &mut got, stride, n, dst));
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| same(*a, *b)),
+                "{}",
+                kern.name()
+            );
+            let mut a = arena.clone();
+            assert!(!kern.map_rows_from(&ops, &rows[1..], &mut a, stride, n, dst));
+            assert!(!kern.map_rows_from(&ops, &rows, &mut a, stride, n, stride - len + 1));
+            assert!(
+                a.iter()
+                    .zip(&arena)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
         }
         // Overlapping rows or views are refused.
         let mut a = arena.clone();

@@ -16,11 +16,20 @@ use super::{BinOp, UnaryOp};
 /// four independent vectors (64 floats with AVX-512: a whole trigger-model row).
 const BLOCK: usize = 4;
 
+/// With `CHECK`, also returns whether every float of `src` is finite, looked at as it is
+/// loaded (`false` without `CHECK`).
+///
 /// Safety: the CPU supports avx512f; `src.len() == dst.len()` and every op [`MapOp::fits`]
 /// that length.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
+pub(super) unsafe fn map_avx512<const CHECK: bool>(
+    ops: &[MapOp],
+    src: &[f32],
+    dst: &mut [f32],
+) -> bool {
     const V: usize = 16;
+    // Lanes of `src` found NaN or infinite (`x - x` is NaN exactly for those).
+    let mut bad: __mmask16 = 0;
     let n = src.len();
     let sp = src.as_ptr();
     let dp = dst.as_mut_ptr();
@@ -38,6 +47,10 @@ pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
             let mut v = [_mm512_setzero_ps(); BLOCK];
             for (q, (x, m)) in v.iter_mut().zip(masks).enumerate() {
                 *x = _mm512_maskz_loadu_ps(m, sp.wrapping_add(i + q * V));
+                if CHECK {
+                    let d = _mm512_sub_ps(*x, *x);
+                    bad |= _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(d, d);
+                }
             }
             for op in ops {
                 match op {
@@ -70,20 +83,22 @@ pub(super) unsafe fn map_avx512(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
         }
         i += BLOCK * V;
     }
+    CHECK && bad == 0
 }
 
-/// [`map_avx512`] on `n` rows `stride` floats apart: for each block of 64 columns, each op
-/// runs over every row (its constants loaded once), the first from `src`, the others in place
-/// in `dst`. Every element goes through the same operations in the same order: the same bits.
+/// [`map_avx512`] on `n` rows, `sstride` floats apart in `src` and `dstride` in `dst`: for
+/// each block of 64 columns, each op runs over every row (its constants loaded once), the
+/// first from `src`, the others in place in `dst`. Every element goes through the same
+/// operations in the same order: the same bits.
 ///
-/// Safety: the CPU supports avx512f; for every `e < n`, `src + e·stride .. + len` is readable
-/// and `dst + e·stride .. + len` writable, the two disjoint; every op [`MapOp::fits`] `len`.
+/// Safety: the CPU supports avx512f; for every `e < n`, `src + e·sstride .. + len` is
+/// readable and `dst + e·dstride .. + len` writable, no written float read from `src`; every
+/// op [`MapOp::fits`] `len`.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn map_rows_avx512(
     ops: &[MapOp],
-    src: *const f32,
-    dst: *mut f32,
-    stride: usize,
+    (src, sstride): (*const f32, usize),
+    (dst, dstride): (*mut f32, usize),
     n: usize,
     len: usize,
 ) {
@@ -102,8 +117,8 @@ pub(super) unsafe fn map_rows_avx512(
             if ops.is_empty() {
                 for e in 0..n {
                     let (s, d) = (
-                        src.wrapping_add(e * stride + i),
-                        dst.wrapping_add(e * stride + i),
+                        src.wrapping_add(e * sstride + i),
+                        dst.wrapping_add(e * dstride + i),
                     );
                     for (q, m) in masks.iter().enumerate() {
                         let v = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
@@ -112,7 +127,11 @@ pub(super) unsafe fn map_rows_avx512(
                 }
             }
             for (oi, op) in ops.iter().enumerate() {
-                let from: *const f32 = if oi == 0 { src } else { dst };
+                let (from, fstride) = if oi == 0 {
+                    (src, sstride)
+                } else {
+                    (dst.cast_const(), dstride)
+                };
                 match op {
                     MapOp::Bin {
                         op,
@@ -126,8 +145,8 @@ pub(super) unsafe fn map_rows_avx512(
                             *cq = _mm512_maskz_loadu_ps(m, cp.wrapping_add(i + q * V));
                         }
                         for e in 0..n {
-                            let s = from.wrapping_add(e * stride + i);
-                            let d = dst.wrapping_add(e * stride + i);
+                            let s = from.wrapping_add(e * fstride + i);
+                            let d = dst.wrapping_add(e * dstride + i);
                             for (q, (cq, m)) in cv.iter().zip(masks).enumerate() {
                                 let x = _mm512_maskz_loadu_ps(m, s.wrapping_add(q * V));
                                 let y = if *const_left {
@@ -141,8 +160,8 @@ pub(super) unsafe fn map_rows_avx512(
                     }
                     MapOp::Unary(u) => {
                         for e in 0..n {
-                            let s = from.wrapping_add(e * stride + i);
-                            let d = dst.wrapping_add(e * stride + i);
+                            let s = from.wrapping_add(e * fstride + i);
+                            let d = dst.wrapping_add(e * dstride + i);
                             for (q, m) in masks.iter().enumerate() {
                                 let x = _mm512_maskz_loadu_ps(*m, s.wrapping_add(q * V));
                                 _mm512_mask_storeu_ps(d.wrapping_add(q * V), *m, unary512(*u, x));
@@ -195,11 +214,19 @@ fn unary512(op: UnaryOp, v: __m512) -> __m512 {
 /// Lane masks for the AVX2 tail: `TAIL[8 - r..]` starts with `r` set lanes.
 const TAIL: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 
+/// With `CHECK`, also returns whether every float of `src` is finite (as [`map_avx512`]).
+///
 /// Safety: the CPU supports avx2 and fma; `src.len() == dst.len()` and every op
 /// [`MapOp::fits`] that length.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn map_avx2(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
+pub(super) unsafe fn map_avx2<const CHECK: bool>(
+    ops: &[MapOp],
+    src: &[f32],
+    dst: &mut [f32],
+) -> bool {
     const V: usize = 8;
+    // Lanes of `src` found NaN or infinite (masked-off lanes load as 0).
+    let mut bad = _mm256_setzero_ps();
     let n = src.len();
     let sp = src.as_ptr();
     let dp = dst.as_mut_ptr();
@@ -213,6 +240,10 @@ pub(super) unsafe fn map_avx2(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
             let mut v = [_mm256_setzero_ps(); BLOCK];
             for (q, (x, m)) in v.iter_mut().zip(masks).enumerate().take(nv) {
                 *x = load256(sp.add(i + q * V), m);
+                if CHECK {
+                    let d = _mm256_sub_ps(*x, *x);
+                    bad = _mm256_or_ps(bad, _mm256_cmp_ps::<_CMP_UNORD_Q>(d, d));
+                }
             }
             for op in ops {
                 apply256(op, &mut v, nv, |c, q| {
@@ -225,19 +256,19 @@ pub(super) unsafe fn map_avx2(ops: &[MapOp], src: &[f32], dst: &mut [f32]) {
         }
         i += nv * V;
     }
+    CHECK && _mm256_movemask_ps(bad) == 0
 }
 
-/// [`map_avx2`] on `n` rows `stride` floats apart, each op over every row before the next
-/// (its constants loaded once per block of rows), as [`map_rows_avx512`] does: the same bits
-/// as row by row.
+/// [`map_avx2`] on `n` rows (strides as [`map_rows_avx512`]), each op over every row before
+/// the next (its constants loaded once per block of rows), as [`map_rows_avx512`] does: the
+/// same bits as row by row.
 ///
 /// Safety: as [`map_rows_avx512`], with avx2 and fma instead of avx512f.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn map_rows_avx2(
     ops: &[MapOp],
-    src: *const f32,
-    dst: *mut f32,
-    stride: usize,
+    (src, sstride): (*const f32, usize),
+    (dst, dstride): (*mut f32, usize),
     n: usize,
     len: usize,
 ) {
@@ -251,7 +282,7 @@ pub(super) unsafe fn map_rows_avx2(
         unsafe {
             if ops.is_empty() {
                 for e in 0..n {
-                    let (s, d) = (src.add(e * stride + i), dst.add(e * stride + i));
+                    let (s, d) = (src.add(e * sstride + i), dst.add(e * dstride + i));
                     for q in 0..nv {
                         store256(d.add(q * V), mask(q), load256(s.add(q * V), mask(q)));
                     }
@@ -259,7 +290,11 @@ pub(super) unsafe fn map_rows_avx2(
             }
             let zero = _mm256_setzero_ps();
             for (oi, op) in ops.iter().enumerate() {
-                let from: *const f32 = if oi == 0 { src } else { dst };
+                let (from, fstride) = if oi == 0 {
+                    (src, sstride)
+                } else {
+                    (dst.cast_const(), dstride)
+                };
                 let mut cv = [zero; BLOCK];
                 if let MapOp::Bin { c, .. } = op {
                     for (q, x) in cv.iter_mut().enumerate().take(nv) {
@@ -267,7 +302,7 @@ pub(super) unsafe fn map_rows_avx2(
                     }
                 }
                 for e in 0..n {
-                    let (s, d) = (from.add(e * stride + i), dst.add(e * stride + i));
+                    let (s, d) = (from.add(e * fstride + i), dst.add(e * dstride + i));
                     let mut v = [_mm256_setzero_ps(); BLOCK];
                     for (q, x) in v.iter_mut().enumerate().take(nv) {
                         *x = load256(s.add(q * V), mask(q));

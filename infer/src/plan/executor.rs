@@ -22,6 +22,12 @@ impl Plan {
         }
     }
 
+    /// Whether [`run_batch`](Self::run_batch) and [`run_direct`](Self::run_direct) read the
+    /// events where they are (nothing is copied into the arena).
+    pub(crate) fn reads_events_in_place(&self) -> bool {
+        self.direct_input || self.direct_map
+    }
+
     /// Runs a [`direct_input`](Plan::direct_input) or [`direct_map`](Plan::direct_map) plan
     /// on `event` where it is (nothing is copied into `arena[input]`). The copy cost more than
     /// its stores: the map's vector loads cannot take their data from the copy's scalar
@@ -36,12 +42,13 @@ impl Plan {
                 run == ChainRun::Ran { input_finite: true }
             }
             [Step::Map { ops, dst, .. }, Step::Chain(c)] if self.direct_map => {
-                if let Some(y) = arena.get_mut(dst.off..dst.off + dst.len) {
-                    self.kernel.map(ops, event, y);
-                }
-                // A map can turn an infinite input finite (a clip): no proof.
+                // The map looks at the event as it loads it (its output proves nothing: a
+                // clip turns an infinity finite).
+                let finite = arena
+                    .get_mut(dst.off..dst.off + dst.len)
+                    .and_then(|y| self.kernel.map_checked(ops, event, y));
                 self.kernel.chain(arena, c, true);
-                false
+                finite == Some(true)
             }
             _ => false,
         }
@@ -83,13 +90,17 @@ impl Plan {
 
     /// Runs every step on `n` events: event `e`'s arena is `arena[e·L .. (e+1)·L]`
     /// (`L = arena_len`), its input already in place, or with
-    /// [`direct_input`](Plan::direct_input) in `events[e·F..][..F]` (`F = num_features`).
+    /// [`direct_input`](Plan::direct_input) or [`direct_map`](Plan::direct_map) in
+    /// `events[e·F..][..F]` (`F = num_features`), where the first step reads it.
     pub(crate) fn run_batch(&self, arena: &mut [f32], n: usize, events: &[f32]) {
         let l = self.arena_len;
-        for step in &self.steps {
+        for (i, step) in self.steps.iter().enumerate() {
             match step {
                 Step::Chain(c) if self.direct_input => {
                     self.kernel.chain_rows(arena, l, n, c, Some(events));
+                }
+                Step::Map { ops, dst, .. } if self.direct_map && i == 0 => {
+                    self.kernel.map_rows_from(ops, events, arena, l, n, dst.off);
                 }
                 Step::Gemv {
                     src,
