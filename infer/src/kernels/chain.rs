@@ -244,6 +244,50 @@ impl Kernel {
         }
     }
 
+    /// The elementwise `ops` of `event` into `arena[dst ..][.. event.len()]`, then the chain
+    /// ([`map`](Self::map) and [`chain`](Self::chain), the same bits), in one call on x86.
+    /// `None` (and nothing written) when an op does not fit `event`, the map's output leaves
+    /// the arena or the chain does not fit it; otherwise whether every float of `event` is
+    /// finite.
+    #[allow(unsafe_code)]
+    pub(crate) fn map_chain(
+        self,
+        ops: &[super::MapOp],
+        event: &[f32],
+        arena: &mut [f32],
+        dst: usize,
+        c: &Chain,
+    ) -> Option<bool> {
+        let n = event.len();
+        let fits = ops.iter().all(|o| o.fits(n))
+            && dst.checked_add(n).is_some_and(|end| end <= arena.len())
+            && c.extent().is_some_and(|e| e <= arena.len());
+        if !fits {
+            return None;
+        }
+        Some(match self.0 {
+            super::Isa::Scalar => {
+                let finite = arena
+                    .get_mut(dst..dst + n)
+                    .and_then(|y| self.map_checked(ops, event, y));
+                chain_portable_from(arena, c, None, true);
+                finite == Some(true)
+            }
+            // Safety: `fits` checked the ops, the map's output and the chain's views against
+            // the arena; the pointer comes from the one `&mut` borrow, `event` (a shared
+            // borrow) is not in it; avx2 and fma were detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx2Fma => unsafe {
+                super::x86_chain::map_chain_avx2(ops, event, arena.as_mut_ptr(), dst, c)
+            },
+            // Safety: as above, with avx512f detected.
+            #[cfg(target_arch = "x86_64")]
+            super::Isa::Avx512 => unsafe {
+                super::x86_chain::map_chain_avx512(ops, event, arena.as_mut_ptr(), dst, c)
+            },
+        })
+    }
+
     /// [`chain`](Self::chain) on `n` events of one arena, event `e`'s arena starting at
     /// `e·stride`; every event gets the same bits as [`chain`](Self::chain) on it alone.
     /// With `input`, the first layer reads event `e`'s input from `input[e·k..][..k]` (`k` its

@@ -290,3 +290,54 @@ fn chains_that_do_not_fit_are_refused() {
     layers[0].b.push(0.0);
     assert!(Chain::new(layers, head).extent().is_some());
 }
+
+/// The map and the chain in one call: the bits of the map then the chain as separate calls,
+/// the event left alone, and `Some(true)` exactly when the event is all finite.
+#[test]
+fn map_then_chain_in_one_call_matches_the_two_calls() {
+    use crate::kernels::{BinOp, MapOp, UnaryOp};
+    let mut rng = Rng(bead_testkit::Rng::new(47));
+    for dims in [[57, 32, 16], [20, 16, 16], [9, 48, 16], [16, 16, 5]] {
+        let (c, len, _) = build(&mut rng, &dims, Some(5));
+        let k = dims[0];
+        // The map writes where the chain's first layer reads (offset 0 in `build`).
+        let mut consts = || (0..k).map(|_| rng.next() * 2.0).collect::<Vec<f32>>();
+        let ops = vec![
+            MapOp::bin(BinOp::Sub, consts(), false),
+            MapOp::bin(BinOp::Mul, consts(), false),
+            MapOp::bin(BinOp::Max, vec![-1.0; k], false),
+            MapOp::bin(BinOp::Min, vec![1.0; k], false),
+            MapOp::Unary(UnaryOp::Abs),
+        ];
+        for kern in Kernel::available() {
+            let name = kern.name();
+            for bad in [
+                None,
+                Some(f32::NAN),
+                Some(f32::INFINITY),
+                Some(f32::NEG_INFINITY),
+            ] {
+                let mut event: Vec<f32> = (0..k).map(|_| rng.next() * 3.0).collect();
+                if let Some(v) = bad {
+                    event[rng.usize(k)] = v;
+                }
+                let mut want = vec![-7.0f32; len];
+                assert!(kern.map(&ops, &event, &mut want[..k]));
+                assert!(kern.chain(&mut want, &c, true));
+                let mut got = vec![-7.0f32; len];
+                let finite = kern.map_chain(&ops, &event, &mut got, 0, &c);
+                assert_eq!(finite, Some(bad.is_none()), "{name} {dims:?} {bad:?}");
+                assert!(
+                    got.iter().zip(&want).all(|(g, w)| same(*g, *w)),
+                    "{name} {dims:?}"
+                );
+            }
+            // Refused: an op that does not fit, an output past the arena.
+            let event = vec![0.5f32; k];
+            let mut a = vec![-7.0f32; len];
+            assert_eq!(kern.map_chain(&ops, &event[1..], &mut a, 0, &c), None);
+            assert_eq!(kern.map_chain(&ops, &event, &mut a, len - k + 1, &c), None);
+            assert!(a.iter().all(|v| *v == -7.0));
+        }
+    }
+}

@@ -22,6 +22,7 @@ const BLOCK: usize = 4;
 /// Safety: the CPU supports avx512f; `src.len() == dst.len()` and every op [`MapOp::fits`]
 /// that length.
 #[target_feature(enable = "avx512f")]
+#[inline]
 pub(super) unsafe fn map_avx512<const CHECK: bool>(
     ops: &[MapOp],
     src: &[f32],
@@ -219,6 +220,7 @@ const TAIL: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0]
 /// Safety: the CPU supports avx2 and fma; `src.len() == dst.len()` and every op
 /// [`MapOp::fits`] that length.
 #[target_feature(enable = "avx2,fma")]
+#[inline]
 pub(super) unsafe fn map_avx2<const CHECK: bool>(
     ops: &[MapOp],
     src: &[f32],

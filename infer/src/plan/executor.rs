@@ -44,11 +44,7 @@ impl Plan {
             [Step::Map { ops, dst, .. }, Step::Chain(c)] if self.direct_map => {
                 // The map looks at the event as it loads it (its output proves nothing: a
                 // clip turns an infinity finite).
-                let finite = arena
-                    .get_mut(dst.off..dst.off + dst.len)
-                    .and_then(|y| self.kernel.map_checked(ops, event, y));
-                self.kernel.chain(arena, c, true);
-                finite == Some(true)
+                self.kernel.map_chain(ops, event, arena, dst.off, c) == Some(true)
             }
             _ => false,
         }
