@@ -51,6 +51,11 @@ pub struct BenchReport {
     /// ONNX Runtime, one thread, ns per event at [`batch_size`](Self::batch_size) (set by the
     /// caller, see [`onnxruntime_batch`]).
     pub onnxruntime_batch_ns: Option<f64>,
+    /// Median cost of an empty timed interval (`Instant::now` then `elapsed`), ns, measured in
+    /// the same run. The single-event times have it taken out: each group of 16 calls is
+    /// timed by one interval, whose own cost (17 ns on a KVM guest, 1 ns per event) is not the
+    /// calls'.
+    pub clock_ns: f64,
 }
 
 impl BenchReport {
@@ -182,10 +187,24 @@ fn summarize(mut per_event_ns: Vec<f64>, events: usize, total_s: f64, allocs: u6
     }
 }
 
-/// `groups` groups of [`GROUP`] calls of `score` on `rows` in turn, one clock read per group.
+/// The median cost of an empty timed interval, ns.
+fn clock_cost_ns() -> f64 {
+    let mut samples: Vec<f64> = (0..20_000)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(t.elapsed()).as_nanos() as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// `groups` groups of [`GROUP`] calls of `score` on `rows` in turn, one clock read per group,
+/// `clock_ns` (the interval's own cost) taken out of each group.
 fn time_singles<T>(
     rows: &[&[f32]],
     groups: usize,
+    clock_ns: f64,
     allocations: &dyn Fn() -> u64,
     mut score: impl FnMut(&[f32]) -> Result<T, ScoreError>,
 ) -> Result<Latency, ScoreError> {
@@ -200,7 +219,8 @@ fn time_singles<T>(
                 black_box(score(black_box(row))?);
             }
         }
-        samples.push(t.elapsed().as_nanos() as f64 / GROUP as f64);
+        let ns = t.elapsed().as_nanos() as f64 - clock_ns;
+        samples.push(ns.max(0.0) / GROUP as f64);
     }
     let total = t0.elapsed().as_secs_f64();
     Ok(summarize(
@@ -213,7 +233,8 @@ fn time_singles<T>(
 
 /// Times single-event and batch scoring of `events` (row-major) on `model`, and the same with
 /// tract's reference evaluator when asked. Single-event latencies are taken over groups of 16
-/// consecutive calls (the clock costs about as much as one call). `allocations` reads the
+/// consecutive calls (a clock read costs a third of a call), less the cost of the timing
+/// itself ([`BenchReport::clock_ns`]). `allocations` reads the
 /// caller's allocation counter (return 0 if there is none).
 pub fn bench_model(
     model: &Model,
@@ -234,10 +255,11 @@ pub fn bench_model(
 
     // Single events, then the same events through the gemv steps alone, timed the same way.
     let groups = options.repetitions.div_ceil(GROUP).max(1);
-    let single = time_singles(&rows, groups, allocations, |row| {
+    let clock_ns = clock_cost_ns();
+    let single = time_singles(&rows, groups, clock_ns, allocations, |row| {
         session.score(row).map(black_box)
     })?;
-    let matrix_only = time_singles(&rows, groups, &|| 0, |row| {
+    let matrix_only = time_singles(&rows, groups, clock_ns, &|| 0, |row| {
         black_box(session.run_matrix_only(row));
         Ok(())
     })?;
@@ -279,6 +301,7 @@ pub fn bench_model(
         fma_peak_flops,
         load_ms: None,
         onnxruntime_batch_ns: None,
+        clock_ns,
     };
     #[cfg(feature = "tract")]
     if options.reference {

@@ -354,6 +354,7 @@ pub fn bench(
         "batch_peak_fraction": r.peak_fraction(),
         "load_ms": r.load_ms,
         "onnxruntime_batch_ns": r.onnxruntime_batch_ns,
+        "clock_ns_per_group": r.clock_ns,
         "speedup_vs_onnxruntime_batch": r.speedup_vs_onnxruntime_batch(),
         "onnxruntime_error": ort.and_then(|o| o.err()),
     })
@@ -374,6 +375,10 @@ fn bench_ratios(r: &bead_infer::BenchReport, ort: Option<&Result<f64, String>>) 
         100.0 * r.peak_fraction(),
         r.fma_peak_flops * 1e-9,
     );
+    t.push_str(&format!(
+        "single-event times exclude the timing's own cost: {:.0} ns per group of 16 calls\n",
+        r.clock_ns
+    ));
     if let Some(ms) = r.load_ms {
         t.push_str(&format!("model load: {ms:.2} ms\n"));
     }
