@@ -53,6 +53,14 @@ impl MapOp {
         }
     }
 
+    /// The per-element constants of a binary operation.
+    pub(crate) fn constants(&self) -> Option<&[f32]> {
+        match self {
+            MapOp::Bin { c, .. } => Some(c),
+            MapOp::Unary(_) => None,
+        }
+    }
+
     /// The operation on element `i` of value `v` (the reference the SIMD variants match).
     #[inline]
     pub(crate) fn apply(&self, v: f32, i: usize) -> f32 {

@@ -254,7 +254,12 @@ pub(super) unsafe fn map_avx2<const CHECK: bool>(
                 }
             }
             for op in ops {
-                apply_row256(op, &mut v, &lanes, i);
+                let c = op
+                    .constants()
+                    .map_or([_mm256_setzero_ps(); ROW_BLOCK], |c| {
+                        std::array::from_fn(|q| lanes.load(q, c.as_ptr().wrapping_add(i + q * V)))
+                    });
+                apply256(op, &mut v, &c);
             }
             for (q, x) in v.iter().enumerate() {
                 lanes.store(q, dp.wrapping_add(i + q * V), *x);
@@ -320,77 +325,6 @@ impl Lanes {
     }
 }
 
-/// One op of [`map_avx2`] on a block (`i`: the block's first column), matched once.
-///
-/// Safety: avx2; as in [`map_avx2`] for the op's constant.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn apply_row256(op: &MapOp, v: &mut [__m256; ROW_BLOCK], lanes: &Lanes, i: usize) {
-    match op {
-        MapOp::Bin {
-            op,
-            c,
-            const_left,
-            c_nan,
-        } => {
-            let c = c.as_ptr();
-            // `bin256`'s operands: the constant first when it is on the left (and then
-            // possibly NaN, as any input), else the value first.
-            let (cl, nan) = (*const_left, *const_left || *c_nan);
-            // SAFETY: the caller's contract.
-            unsafe {
-                match (op, nan) {
-                    (BinOp::Add, _) => each_row256(v, c, i, lanes, cl, |a, b| _mm256_add_ps(a, b)),
-                    (BinOp::Sub, _) => each_row256(v, c, i, lanes, cl, |a, b| _mm256_sub_ps(a, b)),
-                    (BinOp::Mul, _) => each_row256(v, c, i, lanes, cl, |a, b| _mm256_mul_ps(a, b)),
-                    (BinOp::Div, _) => each_row256(v, c, i, lanes, cl, |a, b| _mm256_div_ps(a, b)),
-                    (BinOp::Max, false) => {
-                        each_row256(v, c, i, lanes, cl, |a, b| bin256(BinOp::Max, a, b, false))
-                    }
-                    (BinOp::Max, true) => {
-                        each_row256(v, c, i, lanes, cl, |a, b| bin256(BinOp::Max, a, b, true))
-                    }
-                    (BinOp::Min, false) => {
-                        each_row256(v, c, i, lanes, cl, |a, b| bin256(BinOp::Min, a, b, false))
-                    }
-                    (BinOp::Min, true) => {
-                        each_row256(v, c, i, lanes, cl, |a, b| bin256(BinOp::Min, a, b, true))
-                    }
-                    // Never in a map (`MapOp::fits`); as `bin256`, kept total.
-                    (BinOp::Greater | BinOp::Less, _) => {}
-                }
-            }
-        }
-        MapOp::Unary(u) => match u {
-            UnaryOp::Neg => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Neg, *x)),
-            UnaryOp::Abs => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Abs, *x)),
-            UnaryOp::Relu => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Relu, *x)),
-            other => v.iter_mut().for_each(|x| *x = unary256(*other, *x)),
-        },
-    }
-}
-
-/// `v[q] = f(c_q, v[q])` (`cl`: the constant on the left) or `f(v[q], c_q)`, `c_q` vector `q`
-/// of the block at `i` of the constant `c`.
-///
-/// Safety: avx2; the lanes of `c + i + 8q` that `lanes` enables for vector `q` are readable.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn each_row256(
-    v: &mut [__m256; ROW_BLOCK],
-    c: *const f32,
-    i: usize,
-    lanes: &Lanes,
-    cl: bool,
-    f: impl Fn(__m256, __m256) -> __m256,
-) {
-    for (q, x) in v.iter_mut().enumerate() {
-        // SAFETY: the caller's contract.
-        let cq = unsafe { lanes.load(q, c.wrapping_add(i + q * 8)) };
-        *x = if cl { f(cq, *x) } else { f(*x, cq) };
-    }
-}
-
 /// [`map_avx2`] on `n` rows (strides as [`map_rows_avx512`]), each op over every row before
 /// the next (its constants loaded once per block of rows), as [`map_rows_avx512`] does: the
 /// same bits as row by row.
@@ -407,170 +341,95 @@ pub(super) unsafe fn map_rows_avx2(
     const V: usize = 8;
     let mut i = 0;
     while i < len {
-        let (nv, masks) = block256(i, len);
-        let mask = |q: usize| masks.get(q).copied().flatten();
-        // SAFETY: vector `q < nv` of each row covers `i + 8q ..` inside `len` (the partial one
-        // masked), in the rows of this function's contract and in every `c` (of length `len`).
+        let lanes = Lanes::at(i, len);
+        // SAFETY: `lanes` enables exactly the lanes inside `len`, in the rows of this
+        // function's contract and in every `c` (of length `len`); `wrapping_add` computes the
+        // addresses of vectors with no lane enabled without assuming they are in bounds.
         unsafe {
+            let row = |p: *const f32| -> [__m256; ROW_BLOCK] {
+                std::array::from_fn(|q| lanes.load(q, p.wrapping_add(q * V)))
+            };
+            let put = |p: *mut f32, v: &[__m256; ROW_BLOCK]| {
+                for (q, x) in v.iter().enumerate() {
+                    lanes.store(q, p.wrapping_add(q * V), *x);
+                }
+            };
             if ops.is_empty() {
                 for e in 0..n {
-                    let (s, d) = (src.add(e * sstride + i), dst.add(e * dstride + i));
-                    for q in 0..nv {
-                        store256(d.add(q * V), mask(q), load256(s.add(q * V), mask(q)));
-                    }
+                    let v = row(src.wrapping_add(e * sstride + i));
+                    put(dst.wrapping_add(e * dstride + i), &v);
                 }
             }
-            let zero = _mm256_setzero_ps();
             for (oi, op) in ops.iter().enumerate() {
                 let (from, fstride) = if oi == 0 {
                     (src, sstride)
                 } else {
                     (dst.cast_const(), dstride)
                 };
-                let mut cv = [zero; BLOCK];
-                if let MapOp::Bin { c, .. } = op {
-                    for (q, x) in cv.iter_mut().enumerate().take(nv) {
-                        *x = load256(c.as_ptr().add(i + q * V), mask(q));
-                    }
-                }
+                let c = op
+                    .constants()
+                    .map_or([_mm256_setzero_ps(); ROW_BLOCK], |c| {
+                        row(c.as_ptr().wrapping_add(i))
+                    });
                 for e in 0..n {
-                    let (s, d) = (from.add(e * fstride + i), dst.add(e * dstride + i));
-                    let mut v = [_mm256_setzero_ps(); BLOCK];
-                    for (q, x) in v.iter_mut().enumerate().take(nv) {
-                        *x = load256(s.add(q * V), mask(q));
-                    }
-                    apply256(op, &mut v, nv, |_, q| cv.get(q).copied().unwrap_or(zero));
-                    for (q, x) in v.iter().enumerate().take(nv) {
-                        store256(d.add(q * V), mask(q), *x);
-                    }
+                    let mut v = row(from.wrapping_add(e * fstride + i));
+                    apply256(op, &mut v, &c);
+                    put(dst.wrapping_add(e * dstride + i), &v);
                 }
             }
         }
-        i += nv * V;
+        i += ROW_BLOCK * V;
     }
 }
 
-/// The vectors of the block at `i` of a row of `len` floats: how many (at most [`BLOCK`]),
-/// and per vector `None` when it is whole or the `vmaskmovps` mask of the partial last one.
-/// Whole vectors get plain loads and stores: `vmaskmovps` is slower (much slower on AMD
-/// cores), and the next step's loads cannot take their data from a masked store before it
-/// reaches the cache.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-fn block256(i: usize, len: usize) -> (usize, [Option<__m256i>; BLOCK]) {
-    const V: usize = 8;
-    let left = len.saturating_sub(i);
-    let nv = left.div_ceil(V).min(BLOCK);
-    let masks = std::array::from_fn(|q| {
-        let rem = left.saturating_sub(q * V);
-        // SAFETY: `8 - rem + 8 <= 16` for `0 < rem < 8`: the load stays inside `TAIL`.
-        (rem > 0 && rem < V)
-            .then(|| unsafe { _mm256_loadu_si256(TAIL.as_ptr().add(V - rem).cast()) })
-    });
-    (nv, masks)
-}
-
-/// Safety: avx2; `p .. + 8` readable, or the lanes `mask` enables.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn load256(p: *const f32, mask: Option<__m256i>) -> __m256 {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match mask {
-            None => _mm256_loadu_ps(p),
-            Some(m) => _mm256_maskload_ps(p, m),
-        }
-    }
-}
-
-/// Safety: avx2; `p .. + 8` writable, or the lanes `mask` enables.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn store256(p: *mut f32, mask: Option<__m256i>, v: __m256) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        match mask {
-            None => _mm256_storeu_ps(p, v),
-            Some(m) => _mm256_maskstore_ps(p, m, v),
-        }
-    }
-}
-
-/// `v[q] = f(c[q], v[q])` (`cl`: the constant on the left) or `f(v[q], c[q])` for `q < nv`.
+/// `v[q] = f(c[q], v[q])` (`cl`: the constant on the left) or `f(v[q], c[q])`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 fn each256(
-    v: &mut [__m256; BLOCK],
-    c: [__m256; BLOCK],
-    nv: usize,
+    v: &mut [__m256; ROW_BLOCK],
+    c: &[__m256; ROW_BLOCK],
     cl: bool,
     f: impl Fn(__m256, __m256) -> __m256,
 ) {
-    for (x, cq) in v.iter_mut().zip(c).take(nv) {
-        *x = if cl { f(cq, *x) } else { f(*x, cq) };
+    for (x, cq) in v.iter_mut().zip(c) {
+        *x = if cl { f(*cq, *x) } else { f(*x, *cq) };
     }
 }
 
-/// One op of a map on the first `nv` vectors of a block; `c_at(c, q)` is vector `q` of a
-/// constant `c`. The op is matched once, outside the loop over the vectors: matched per
-/// vector, it compiled to an indirect jump per vector and op, which made the AVX2 map of a
-/// 57-feature event cost about 40 ns.
+/// One op of a map on a block; `c`: the block's vectors of the op's constant (unused by a
+/// unary op). The op is matched once, outside the loop over the vectors: matched per vector,
+/// it compiled to an indirect jump per vector and op.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-fn apply256(
-    op: &MapOp,
-    v: &mut [__m256; BLOCK],
-    nv: usize,
-    c_at: impl Fn(&[f32], usize) -> __m256,
-) {
+fn apply256(op: &MapOp, v: &mut [__m256; ROW_BLOCK], c: &[__m256; ROW_BLOCK]) {
     match op {
         MapOp::Bin {
             op,
-            c,
             const_left,
             c_nan,
+            ..
         } => {
-            let mut cv = [_mm256_setzero_ps(); BLOCK];
-            for (q, x) in cv.iter_mut().enumerate().take(nv) {
-                *x = c_at(c, q);
-            }
             // `bin256`'s operands: the constant first when it is on the left (and then
             // possibly NaN, as any input), else the value first.
             let (cl, nan) = (*const_left, *const_left || *c_nan);
             match (op, nan) {
-                (BinOp::Add, _) => each256(v, cv, nv, cl, |a, b| _mm256_add_ps(a, b)),
-                (BinOp::Sub, _) => each256(v, cv, nv, cl, |a, b| _mm256_sub_ps(a, b)),
-                (BinOp::Mul, _) => each256(v, cv, nv, cl, |a, b| _mm256_mul_ps(a, b)),
-                (BinOp::Div, _) => each256(v, cv, nv, cl, |a, b| _mm256_div_ps(a, b)),
-                (BinOp::Max, false) => {
-                    each256(v, cv, nv, cl, |a, b| bin256(BinOp::Max, a, b, false))
-                }
-                (BinOp::Max, true) => each256(v, cv, nv, cl, |a, b| bin256(BinOp::Max, a, b, true)),
-                (BinOp::Min, false) => {
-                    each256(v, cv, nv, cl, |a, b| bin256(BinOp::Min, a, b, false))
-                }
-                (BinOp::Min, true) => each256(v, cv, nv, cl, |a, b| bin256(BinOp::Min, a, b, true)),
+                (BinOp::Add, _) => each256(v, c, cl, |a, b| _mm256_add_ps(a, b)),
+                (BinOp::Sub, _) => each256(v, c, cl, |a, b| _mm256_sub_ps(a, b)),
+                (BinOp::Mul, _) => each256(v, c, cl, |a, b| _mm256_mul_ps(a, b)),
+                (BinOp::Div, _) => each256(v, c, cl, |a, b| _mm256_div_ps(a, b)),
+                (BinOp::Max, false) => each256(v, c, cl, |a, b| bin256(BinOp::Max, a, b, false)),
+                (BinOp::Max, true) => each256(v, c, cl, |a, b| bin256(BinOp::Max, a, b, true)),
+                (BinOp::Min, false) => each256(v, c, cl, |a, b| bin256(BinOp::Min, a, b, false)),
+                (BinOp::Min, true) => each256(v, c, cl, |a, b| bin256(BinOp::Min, a, b, true)),
                 // Never in a map (`MapOp::fits`); as `bin256`, kept total.
-                (BinOp::Greater | BinOp::Less, _) => each256(v, cv, nv, cl, |a, _| a),
+                (BinOp::Greater | BinOp::Less, _) => {}
             }
         }
         MapOp::Unary(u) => match u {
-            UnaryOp::Neg => v
-                .iter_mut()
-                .take(nv)
-                .for_each(|x| *x = unary256(UnaryOp::Neg, *x)),
-            UnaryOp::Abs => v
-                .iter_mut()
-                .take(nv)
-                .for_each(|x| *x = unary256(UnaryOp::Abs, *x)),
-            UnaryOp::Relu => v
-                .iter_mut()
-                .take(nv)
-                .for_each(|x| *x = unary256(UnaryOp::Relu, *x)),
-            other => v
-                .iter_mut()
-                .take(nv)
-                .for_each(|x| *x = unary256(*other, *x)),
+            UnaryOp::Neg => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Neg, *x)),
+            UnaryOp::Abs => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Abs, *x)),
+            UnaryOp::Relu => v.iter_mut().for_each(|x| *x = unary256(UnaryOp::Relu, *x)),
+            other => v.iter_mut().for_each(|x| *x = unary256(*other, *x)),
         },
     }
 }
