@@ -89,6 +89,21 @@ fn nested_concat_bomb_is_refused_before_allocating() {
     assert_eq!(m.session().score(&[1.0; 4]).unwrap(), 4e6);
 }
 
+/// A big constant read by many nodes loads and computes what ONNX says (the loader shares it
+/// instead of copying it at each read; the time is in `benches/model_load.rs`).
+#[test]
+fn a_constant_read_by_many_nodes() {
+    let (elements, readers) = (1 << 16, 300);
+    let m = Model::from_bytes(&hostile::shared_constant(elements, readers), "shared.onnx").unwrap();
+    let w: f64 = (0..readers).map(|r| r as f64 / elements as f64).sum();
+    let got = m.session().score(&[1.0, 2.0]).unwrap();
+    let want = 3.0 + 2.0 * w;
+    assert!(
+        (f64::from(got) - want).abs() < 1e-5 * want,
+        "{got} vs {want}"
+    );
+}
+
 #[test]
 fn an_output_no_node_produces() {
     let bytes = edited(|m| graph(m).output.push(onnx::value_info_f32(onnx::MU, &[3])));

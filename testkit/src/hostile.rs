@@ -65,3 +65,23 @@ pub fn chain(nodes: usize, link: Link, reverse: bool) -> Vec<u8> {
     }
     onnx::encode_model(&model)
 }
+
+/// One constant of `elements` floats (`W[i] = i / elements`) read by `readers` `Gather` nodes,
+/// each taking `W[r]` (`r < readers`) and adding it to the event, on 2 features: `score = x₀ +
+/// x₁ + 2 · Σ_r W[r]`. A loader that copies a constant at every read, or builds the full index
+/// range of its axis, spends `readers × elements` on it (4M × 2,000: 5 s before issue 10's
+/// hostile-file round).
+pub fn shared_constant(elements: usize, readers: usize) -> Vec<u8> {
+    let mut g = GraphBuilder::new("shared_constant", 2);
+    let values: Vec<f32> = (0..elements).map(|i| i as f32 / elements as f32).collect();
+    let w = g.constant("w", &[elements as i64], &values);
+    let mut x = onnx::EVENTS.to_owned();
+    for r in 0..readers {
+        let idx = g.constant_i64("idx", &[1], &[r as i64]);
+        let v = g.op("Gather", &[&w, &idx], vec![attr_int("axis", 0)]);
+        x = g.op("Add", &[&x, &v], vec![]);
+    }
+    let s = g.reduce_sum(&x, 1, false);
+    g.output(onnx::SCORE, &s, &[]);
+    finish(g, 2)
+}

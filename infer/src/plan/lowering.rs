@@ -77,7 +77,7 @@ fn attr_float(node: &pb::NodeProto, name: &str, default: f32) -> f32 {
 fn scalar(v: f32) -> Val {
     Val::Const(Const {
         shape: vec![],
-        data: ConstData::F(vec![v]),
+        data: ConstData::F(vec![v].into()),
     })
 }
 

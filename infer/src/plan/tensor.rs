@@ -6,6 +6,7 @@
 //! corrupted or diverged weight), naming the tensor.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use half::slice::HalfFloatSliceExt;
 
@@ -14,11 +15,13 @@ use super::{CompileError, err};
 use crate::onnx::pb;
 use pb::tensor_proto::DataType;
 
-/// The values of a constant: floats (whatever their storage type) or integers.
+/// The values of a constant: floats (whatever their storage type) or integers. Shared, not
+/// copied, when a value is read: a 64 MiB initializer read by thousands of nodes cost a copy
+/// per read (a crafted 20 MB file took minutes to load).
 #[derive(Debug, Clone)]
 pub(super) enum ConstData {
-    F(Vec<f32>),
-    I(Vec<i64>),
+    F(Arc<[f32]>),
+    I(Arc<[i64]>),
 }
 
 /// A tensor known at compile time (initializer, `Constant`, or folded from constants).
@@ -43,17 +46,17 @@ impl Const {
             ConstData::I(v) => Cow::Owned(v.iter().map(|x| *x as f32).collect()),
         }
     }
-    /// As [`floats`](Self::floats), taking the values (no copy for a float constant).
+    /// As [`floats`](Self::floats), owned (a copy: the values may be shared).
     pub(super) fn into_floats(self) -> Vec<f32> {
         match self.data {
-            ConstData::F(v) => v,
+            ConstData::F(v) => v.to_vec(),
             ConstData::I(v) => v.iter().map(|x| *x as f32).collect(),
         }
     }
     /// The values as integers; an error for a float constant.
     pub(super) fn ints(&self) -> Result<Vec<i64>, CompileError> {
         match &self.data {
-            ConstData::I(v) => Ok(v.clone()),
+            ConstData::I(v) => Ok(v.to_vec()),
             ConstData::F(_) => err("expected an int64 constant"),
         }
     }
@@ -87,7 +90,7 @@ pub(super) fn load_tensor(t: &pb::TensorProto) -> Result<Const, CompileError> {
     let raw = &t.raw_data;
     let data = match DataType::try_from(t.data_type) {
         Ok(DataType::Float) => ConstData::F(if raw.is_empty() {
-            t.float_data.clone()
+            t.float_data.clone().into()
         } else {
             le_chunks::<4>(raw).map(f32::from_le_bytes).collect()
         }),
@@ -111,10 +114,10 @@ pub(super) fn load_tensor(t: &pb::TensorProto) -> Result<Const, CompileError> {
             };
             let mut out = vec![0.0f32; bits.len()];
             bits.as_slice().convert_to_f32_slice(&mut out);
-            ConstData::F(out)
+            ConstData::F(out.into())
         }
         Ok(DataType::Int64) => ConstData::I(if raw.is_empty() {
-            t.int64_data.clone()
+            t.int64_data.clone().into()
         } else {
             le_chunks::<8>(raw).map(i64::from_le_bytes).collect()
         }),

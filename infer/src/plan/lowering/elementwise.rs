@@ -52,8 +52,11 @@ impl Builder {
         );
         match (x, to_type) {
             (Val::Const(c), Some(D::Float | D::Double)) => Ok(Val::Const(Const {
-                shape: c.shape.clone(),
-                data: ConstData::F(c.into_floats()),
+                data: match c.data {
+                    f @ ConstData::F(_) => f,
+                    ConstData::I(v) => ConstData::F(v.iter().map(|x| *x as f32).collect()),
+                },
+                shape: c.shape,
             })),
             (Val::Const(c), Some(D::Float16)) => Ok(Val::Const(Const {
                 data: ConstData::F(
@@ -241,7 +244,7 @@ impl Builder {
         let c = |v: Vec<f32>| {
             Val::Const(Const {
                 shape: pshape.clone(),
-                data: ConstData::F(v),
+                data: ConstData::F(v.into()),
             })
         };
         let y = self.lower_binary(BinOp::Mul, x, c(a))?;
@@ -303,7 +306,7 @@ impl Builder {
                 Val::Const(c) => c,
                 Val::Dyn { .. } => Const {
                     shape: vec![],
-                    data: ConstData::F(vec![]),
+                    data: ConstData::F(vec![].into()),
                 },
             });
             return fold_where(&c, &a, &b).map(Val::Const);

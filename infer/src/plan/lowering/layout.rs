@@ -74,6 +74,22 @@ fn full(dims: &[usize]) -> Vec<Vec<usize>> {
     dims.iter().map(|d| (0..*d).collect()).collect()
 }
 
+/// [`full`], with `list` as the selection of axis `a` (the whole range of that axis, which a
+/// huge constant's first axis can be, is never built).
+fn full_but(dims: &[usize], a: usize, list: Vec<usize>) -> Vec<Vec<usize>> {
+    let mut list = Some(list);
+    dims.iter()
+        .enumerate()
+        .map(|(i, d)| {
+            if i == a {
+                list.take().unwrap_or_default()
+            } else {
+                (0..*d).collect()
+            }
+        })
+        .collect()
+}
+
 /// Flat indices of `dims` read in the axis order `order` (a transpose).
 fn permute_map(dims: &[usize], order: &[usize]) -> Vec<usize> {
     let st = strides(dims);
@@ -137,13 +153,13 @@ impl Builder {
         if let Some(t) = attr(node, "value").and_then(|a| a.t.as_ref()) {
             Ok(Val::Const(load_tensor(t)?))
         } else if let Some(a) = attr(node, "value_float") {
-            f(vec![], ConstData::F(vec![a.f]))
+            f(vec![], ConstData::F(vec![a.f].into()))
         } else if let Some(a) = attr(node, "value_floats") {
-            f(vec![a.floats.len()], ConstData::F(a.floats.clone()))
+            f(vec![a.floats.len()], ConstData::F(a.floats.clone().into()))
         } else if let Some(a) = attr(node, "value_int") {
-            f(vec![], ConstData::I(vec![a.i]))
+            f(vec![], ConstData::I(vec![a.i].into()))
         } else if let Some(a) = attr(node, "value_ints") {
-            f(vec![a.ints.len()], ConstData::I(a.ints.clone()))
+            f(vec![a.ints.len()], ConstData::I(a.ints.clone().into()))
         } else {
             err("Constant without a supported value attribute")
         }
@@ -184,10 +200,10 @@ impl Builder {
                 Ok,
             )?;
         let data = match attr(node, "value").and_then(|a| a.t.as_ref()) {
-            None => ConstData::F(vec![0.0; n]),
+            None => ConstData::F(vec![0.0; n].into()),
             Some(t) => match load_tensor(t)?.data {
-                ConstData::F(v) => ConstData::F(vec![v.first().copied().unwrap_or(0.0); n]),
-                ConstData::I(v) => ConstData::I(vec![v.first().copied().unwrap_or(0); n]),
+                ConstData::F(v) => ConstData::F(vec![v.first().copied().unwrap_or(0.0); n].into()),
+                ConstData::I(v) => ConstData::I(vec![v.first().copied().unwrap_or(0); n].into()),
             },
         };
         Ok(Val::Const(Const { shape, data }))
@@ -354,10 +370,7 @@ impl Builder {
         out_dims.extend(full_dims.get(a + 1..).unwrap_or_default());
         match x {
             Val::Const(c) => {
-                let mut sel = full(&c.shape);
-                if let Some(s) = sel.get_mut(a) {
-                    *s = list;
-                }
+                let sel = full_but(&c.shape, a, list);
                 let data = take(&c.data, &select_map(&c.shape, &sel));
                 Ok(Val::Const(Const {
                     shape: out_dims,
@@ -365,10 +378,7 @@ impl Builder {
                 }))
             }
             Val::Dyn { buf, dims } => {
-                let mut sel = full(&dims);
-                if let Some(s) = sel.get_mut(a - 1) {
-                    *s = list;
-                }
+                let sel = full_but(&dims, a - 1, list);
                 let map = select_map(&dims, &sel);
                 let dims = out_dims.get(1..).unwrap_or_default().to_vec();
                 Ok(self.gather(buf, &map, dims))
@@ -653,9 +663,9 @@ fn concat_consts(consts: &[Const], axis: i64) -> Result<Const, CompileError> {
         }
     }
     let data = if ints {
-        ConstData::I(il)
+        ConstData::I(il.into())
     } else {
-        ConstData::F(fl)
+        ConstData::F(fl.into())
     };
     Ok(Const { shape, data })
 }
