@@ -99,9 +99,33 @@ pub enum LoadError {
     },
 }
 
-fn join(ops: &[UnsupportedOp]) -> String {
-    ops.iter()
-        .map(ToString::to_string)
+/// The offending nodes for a message: each operator once, in the order first seen, with its
+/// first nodes (a crafted or generated graph can hold thousands; the full list stays in the
+/// error's `ops`).
+pub(crate) fn join(ops: &[UnsupportedOp]) -> String {
+    const SHOWN: usize = 3;
+    let mut kinds: Vec<(&str, Vec<&str>)> = Vec::new();
+    for o in ops {
+        match kinds.iter_mut().find(|(k, _)| *k == o.op_type) {
+            Some((_, nodes)) => nodes.push(&o.node),
+            None => kinds.push((&o.op_type, vec![&o.node])),
+        }
+    }
+    kinds
+        .iter()
+        .map(|(k, nodes)| {
+            let first = nodes
+                .iter()
+                .take(SHOWN)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            match nodes.len() {
+                1 => format!("{k} (node {first})"),
+                n if n <= SHOWN => format!("{k} ×{n} (nodes {first})"),
+                n => format!("{k} ×{n} (nodes {first} and {} more)", n - SHOWN),
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

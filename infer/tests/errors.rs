@@ -59,6 +59,32 @@ fn unsupported_ops_are_listed() {
     );
     assert!(msg.contains("LSTM") && msg.contains("the_lstm"), "{msg}");
     assert_eq!(e.unsupported_ops().len(), 2);
+    // Thousands of them: each operator once with its first nodes, every node in `ops`.
+    let bytes = with_graph(|m| {
+        let g = m.graph.as_mut().unwrap();
+        for i in 0..2000 {
+            let name = format!("shape_{i}");
+            g.node.push(onnx::node(
+                "Shape",
+                &name,
+                &["u"],
+                &[&format!("s{i}")],
+                vec![],
+            ));
+        }
+        g.node
+            .push(onnx::node("LSTM", "the_lstm", &["u"], &["unused"], vec![]));
+    });
+    let e = load_err(&bytes);
+    let msg = e.to_string();
+    assert!(
+        msg.contains(
+            "Shape ×2000 (nodes shape_0, shape_1, shape_2 and 1997 more), LSTM (node the_lstm)"
+        ),
+        "{msg}"
+    );
+    assert!(msg.len() < 300, "{msg}");
+    assert_eq!(e.unsupported_ops().len(), 2001);
 }
 
 #[test]

@@ -146,7 +146,7 @@ pub enum ImportError {
         "{path}: bead cannot run {} node(s): {}\n  What to do: re-export the model without these operators (bead runs float MLPs made of {}); \
          shape computations on constants can be folded first with onnx-simplifier (`onnxsim IN.onnx OUT.onnx`)",
         ops.len(),
-        ops.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        crate::error::join(ops),
         plan::SUPPORTED_OPS.join(", ")
     )]
     UnsupportedOps {
