@@ -325,7 +325,8 @@ impl Kernel {
         let (Some(src_end), Some(dst_end)) = (src.checked_add(len), dst.checked_add(len)) else {
             return false;
         };
-        let ok = rows_fit(arena.len(), stride, n, src_end.max(dst_end))
+        let ok = stride > 0
+            && rows_fit(arena.len(), stride, n, src_end.max(dst_end))
             && (src_end <= dst || dst_end <= src)
             && ops.iter().all(|o| o.fits(len));
         if !ok {
@@ -341,6 +342,7 @@ impl Kernel {
     /// caller's events) instead of the arena. Returns `false` (and writes nothing) when
     /// `input` is not `n·len` floats, the output views leave a row or the arena, or an op
     /// does not [fit](MapOp::fits) `len`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn map_rows_from(
         self,
         ops: &[MapOp],
@@ -349,10 +351,11 @@ impl Kernel {
         stride: usize,
         n: usize,
         dst: usize,
+        len: usize,
     ) -> bool {
-        let len = input.len().checked_div(n).unwrap_or(0);
         let ok = n > 0
-            && len * n == input.len()
+            && stride > 0
+            && n.checked_mul(len) == Some(input.len())
             && dst
                 .checked_add(len)
                 .is_some_and(|end| rows_fit(arena.len(), stride, n, end))

@@ -202,18 +202,21 @@ fn every_chain_variant_matches_its_separate_steps_and_the_portable_chain() {
 fn only_finite_inputs_are_proven_finite() {
     let mut rng = Rng(bead_testkit::Rng::new(46));
     for dims in [[57, 32, 16], [20, 16, 16], [9, 48, 16]] {
-        let (c, len, _) = build(&mut rng, &dims, Some(5));
+        let (c, len, mut weights) = build(&mut rng, &dims, Some(5));
         let (mut layers, head) = c.into_parts();
         let k = dims[0];
         let zero_row = 3;
         let np = layers[0].b.len();
-        for (i, w) in layers[0].w.iter_mut().take(k * np).enumerate() {
+        // The weights as built (`layers[0].w` is them moved to a 64-byte boundary).
+        for (i, w) in weights[0].iter_mut().enumerate() {
             *w = if i / np == zero_row {
                 0.0
             } else {
                 -0.5 - w.abs()
             };
         }
+        assert_eq!(weights[0].len(), k * np);
+        layers[0].w = align_weights(&weights[0]);
         layers[0].b.fill(-1.0);
         layers[0].relu = true;
         let c = Chain::new(layers, head);
@@ -235,6 +238,16 @@ fn only_finite_inputs_are_proven_finite() {
             let mut longer = finite.clone();
             longer.push(f32::NAN);
             let run = kern.chain_from(&mut a, Some(&longer), &c, true);
+            assert_eq!(
+                run,
+                ChainRun::Ran {
+                    input_finite: false
+                },
+                "{name} {dims:?}"
+            );
+            // Large weights overflow a finite input: not proven, and not wrongly refused.
+            let huge: Vec<f32> = vec![3e38; k];
+            let run = kern.chain_from(&mut a, Some(&huge), &c, true);
             assert_eq!(
                 run,
                 ChainRun::Ran {

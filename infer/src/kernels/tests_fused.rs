@@ -373,15 +373,19 @@ fn map_rows_matches_map_on_every_row() {
             let mut want = from_arena.clone();
             assert!(kern.map_rows(&ops, &mut want, stride, n, src, dst, len));
             let mut got = from_arena.clone();
-            assert!(kern.map_rows_from(&ops, &rows, &mut got, stride, n, dst));
+            assert!(kern.map_rows_from(&ops, &rows, &mut got, stride, n, dst, len));
             assert!(
                 got.iter().zip(&want).all(|(a, b)| same(*a, *b)),
                 "{}",
                 kern.name()
             );
             let mut a = arena.clone();
-            assert!(!kern.map_rows_from(&ops, &rows[1..], &mut a, stride, n, dst));
-            assert!(!kern.map_rows_from(&ops, &rows, &mut a, stride, n, stride - len + 1));
+            assert!(!kern.map_rows_from(&ops, &rows[1..], &mut a, stride, n, dst, len));
+            assert!(!kern.map_rows_from(&ops, &rows, &mut a, stride, n, stride - len + 1, len));
+            // A width that does not match the rows (no constant to tell it), a zero stride.
+            let abs = [MapOp::Unary(UnaryOp::Abs)];
+            assert!(!kern.map_rows_from(&abs, &rows, &mut a, stride, n, dst, len + 1));
+            assert!(!kern.map_rows_from(&abs, &rows, &mut a, 0, n, dst, len));
             assert!(
                 a.iter()
                     .zip(&arena)

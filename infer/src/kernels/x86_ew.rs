@@ -242,12 +242,11 @@ pub(super) unsafe fn map_avx2<const CHECK: bool>(
     while i < n {
         let lanes = Lanes::at(i, n);
         // SAFETY: `lanes` enables exactly the lanes inside `n`, in `src`, `dst` and every `c`
-        // (all of length `n`); `wrapping_add` computes the addresses of vectors with no lane
-        // enabled without assuming they are in bounds.
+        // (all of length `n`), and points the vectors with none at the row's start.
         unsafe {
             let mut v = [_mm256_setzero_ps(); ROW_BLOCK];
             for (q, x) in v.iter_mut().enumerate() {
-                *x = lanes.load(q, sp.wrapping_add(i + q * V));
+                *x = lanes.load(q, sp);
                 if CHECK {
                     let d = _mm256_sub_ps(*x, *x);
                     bad = _mm256_or_ps(bad, _mm256_cmp_ps::<_CMP_UNORD_Q>(d, d));
@@ -257,12 +256,12 @@ pub(super) unsafe fn map_avx2<const CHECK: bool>(
                 let c = op
                     .constants()
                     .map_or([_mm256_setzero_ps(); ROW_BLOCK], |c| {
-                        std::array::from_fn(|q| lanes.load(q, c.as_ptr().wrapping_add(i + q * V)))
+                        std::array::from_fn(|q| lanes.load(q, c.as_ptr()))
                     });
                 apply256(op, &mut v, &c);
             }
             for (q, x) in v.iter().enumerate() {
-                lanes.store(q, dp.wrapping_add(i + q * V), *x);
+                lanes.store(q, dp, *x);
             }
         }
         i += ROW_BLOCK * V;
@@ -273,10 +272,15 @@ pub(super) unsafe fn map_avx2<const CHECK: bool>(
 /// Vectors per block of [`map_avx2`].
 const ROW_BLOCK: usize = 4;
 
-/// The lanes of each vector of a block of [`map_avx2`] that lie in the row.
+/// The lanes of each vector of a block of [`map_avx2`] that lie in the row, and where each
+/// vector is in the row.
 struct Lanes {
     /// `vmaskmovps` masks: all lanes, the first few, or none.
     masks: [__m256i; ROW_BLOCK],
+    /// Offset of each vector from the row's start; 0 for a vector with no lane in the row, so
+    /// that no address past the row is ever formed (whether a `vmaskmovps` with an all-zero
+    /// mask may fault on an unmapped page is left to the implementation on AMD cores).
+    offs: [usize; ROW_BLOCK],
     /// Whether vector `q` is whole (stored with a plain store: `vmaskmovps` stores are slow
     /// on AMD cores, and later loads cannot take their data from them in the store buffer).
     whole: [bool; ROW_BLOCK],
@@ -296,26 +300,33 @@ impl Lanes {
                 _mm256_loadu_si256(TAIL.as_ptr().add(V - rem(q)).cast())
             }),
             whole: std::array::from_fn(|q| rem(q) == V),
+            offs: std::array::from_fn(|q| if rem(q) == 0 { 0 } else { i + q * V }),
         }
     }
 
-    /// Vector `q` at `p`, zeros in the lanes past the row.
+    /// Vector `q` of the block of the row starting at `row`, zeros in the lanes past the row.
     ///
-    /// Safety: avx2; vector `q`'s lanes at `p` readable.
+    /// Safety: avx2; the row at `row` is readable (its length the one given to [`Lanes::at`],
+    /// not 0).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn load(&self, q: usize, p: *const f32) -> __m256 {
+    unsafe fn load(&self, q: usize, row: *const f32) -> __m256 {
         let m = self.masks.get(q).copied().unwrap_or(_mm256_setzero_si256());
-        // SAFETY: the caller's contract.
-        unsafe { _mm256_maskload_ps(p, m) }
+        let off = self.offs.get(q).copied().unwrap_or(0);
+        // SAFETY: the caller's contract; `off` and the enabled lanes lie in the row.
+        unsafe { _mm256_maskload_ps(row.add(off), m) }
     }
 
-    /// Safety: avx2; vector `q`'s lanes at `p` writable.
+    /// Stores vector `q` of the block of the row starting at `row`, its lanes in the row only.
+    ///
+    /// Safety: avx2; the row at `row` is writable (as in [`Lanes::load`]).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn store(&self, q: usize, p: *mut f32, v: __m256) {
-        // SAFETY: the caller's contract.
+    unsafe fn store(&self, q: usize, row: *mut f32, v: __m256) {
+        let off = self.offs.get(q).copied().unwrap_or(0);
+        // SAFETY: the caller's contract; `off` and the enabled lanes lie in the row.
         unsafe {
+            let p = row.add(off);
             if self.whole.get(q).copied().unwrap_or(false) {
                 _mm256_storeu_ps(p, v);
             } else if let Some(m) = self.masks.get(q) {
@@ -343,21 +354,21 @@ pub(super) unsafe fn map_rows_avx2(
     while i < len {
         let lanes = Lanes::at(i, len);
         // SAFETY: `lanes` enables exactly the lanes inside `len`, in the rows of this
-        // function's contract and in every `c` (of length `len`); `wrapping_add` computes the
-        // addresses of vectors with no lane enabled without assuming they are in bounds.
+        // function's contract and in every `c` (of length `len`), and points the vectors with
+        // none at the row's start; `row`, `put` get rows' starts (`e < n`).
         unsafe {
             let row = |p: *const f32| -> [__m256; ROW_BLOCK] {
-                std::array::from_fn(|q| lanes.load(q, p.wrapping_add(q * V)))
+                std::array::from_fn(|q| lanes.load(q, p))
             };
             let put = |p: *mut f32, v: &[__m256; ROW_BLOCK]| {
                 for (q, x) in v.iter().enumerate() {
-                    lanes.store(q, p.wrapping_add(q * V), *x);
+                    lanes.store(q, p, *x);
                 }
             };
             if ops.is_empty() {
                 for e in 0..n {
-                    let v = row(src.wrapping_add(e * sstride + i));
-                    put(dst.wrapping_add(e * dstride + i), &v);
+                    let v = row(src.add(e * sstride));
+                    put(dst.add(e * dstride), &v);
                 }
             }
             for (oi, op) in ops.iter().enumerate() {
@@ -368,13 +379,11 @@ pub(super) unsafe fn map_rows_avx2(
                 };
                 let c = op
                     .constants()
-                    .map_or([_mm256_setzero_ps(); ROW_BLOCK], |c| {
-                        row(c.as_ptr().wrapping_add(i))
-                    });
+                    .map_or([_mm256_setzero_ps(); ROW_BLOCK], |c| row(c.as_ptr()));
                 for e in 0..n {
-                    let mut v = row(from.wrapping_add(e * fstride + i));
+                    let mut v = row(from.add(e * fstride));
                     apply256(op, &mut v, &c);
-                    put(dst.wrapping_add(e * dstride + i), &v);
+                    put(dst.add(e * dstride), &v);
                 }
             }
         }

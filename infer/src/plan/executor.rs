@@ -96,7 +96,8 @@ impl Plan {
                     self.kernel.chain_rows(arena, l, n, c, Some(events));
                 }
                 Step::Map { ops, dst, .. } if self.direct_map && i == 0 => {
-                    self.kernel.map_rows_from(ops, events, arena, l, n, dst.off);
+                    self.kernel
+                        .map_rows_from(ops, events, arena, l, n, dst.off, dst.len);
                 }
                 Step::Gemv {
                     src,
