@@ -67,7 +67,7 @@ impl Session {
         let plan = &*self.plan;
         let input = plan.input;
         let arena = aligned_arena(&mut self.arena);
-        let proven_finite = if plan.direct_input || plan.direct_map {
+        let proven_finite = if plan.reads_events_in_place() {
             plan.run_direct(arena, event)
         } else {
             put_event(arena, input, event);
@@ -100,13 +100,7 @@ impl Session {
     /// Scores one event of [`num_features`](Self::num_features) raw features.
     #[inline]
     pub fn score(&mut self, event: &[f32]) -> Result<f32, ScoreError> {
-        let f = self.plan.num_features;
-        if event.len() != f {
-            return Err(ScoreError::WrongLength {
-                expected: f,
-                got: event.len(),
-            });
-        }
+        check_len(self.plan.num_features, event)?;
         // A plan that reads the event where it is scores first (as `score_batch` does any
         // event): the run proves the event finite on the way (most often), which spares the
         // scan; a refused event's score is dropped. Other plans check first.
@@ -218,18 +212,26 @@ impl Session {
 /// The event's length and finiteness (`index` is its position in a batch).
 #[inline]
 fn check_event(kernel: Kernel, f: usize, event: &[f32], index: usize) -> Result<(), ScoreError> {
-    if event.len() != f {
-        return Err(ScoreError::WrongLength {
-            expected: f,
-            got: event.len(),
-        });
-    }
+    check_len(f, event)?;
     match kernel.first_non_finite(event) {
         Some(feature) => Err(ScoreError::NonFinite {
             event: index,
             feature,
         }),
         None => Ok(()),
+    }
+}
+
+/// The event's length: `f` features.
+#[inline]
+fn check_len(f: usize, event: &[f32]) -> Result<(), ScoreError> {
+    if event.len() == f {
+        Ok(())
+    } else {
+        Err(ScoreError::WrongLength {
+            expected: f,
+            got: event.len(),
+        })
     }
 }
 
