@@ -11,11 +11,13 @@ thread_local! {
     // `const` and a type without `Drop`: no lazy initialisation and no destructor to
     // register, so reading it from inside the allocator neither allocates nor recurses.
     static THREAD_ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    static THREAD_BYTES: Cell<u64> = const { Cell::new(0) };
 }
 
-fn count_one() {
+fn count_one(bytes: usize) {
     // `try_with`: never panic, even while the thread's locals are being torn down.
     let _ = THREAD_ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+    let _ = THREAD_BYTES.try_with(|n| n.set(n.get().saturating_add(bytes as u64)));
 }
 
 /// The system allocator, counting every allocation and reallocation of the calling thread.
@@ -31,13 +33,13 @@ pub struct CountingAlloc;
 // `System`'s guarantees are ours; counting touches only a thread-local `Cell`.
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
+        count_one(layout.size());
         // SAFETY: same contract as the caller's (non-zero-sized `layout`).
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
+        count_one(layout.size());
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc_zeroed(layout) }
     }
@@ -48,7 +50,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
+        count_one(new_size);
         // SAFETY: `ptr` was allocated by `System` (through us) with `layout`; `new_size` is
         // the caller's, valid by the `GlobalAlloc::realloc` contract.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -59,6 +61,12 @@ unsafe impl GlobalAlloc for CountingAlloc {
 /// [`CountingAlloc`] is not the global allocator.
 pub fn thread_allocations() -> u64 {
     THREAD_ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Bytes allocated by the calling thread so far (a reallocation counts its new size).
+/// Always 0 when [`CountingAlloc`] is not the global allocator.
+pub fn thread_bytes() -> u64 {
+    THREAD_BYTES.try_with(Cell::get).unwrap_or(0)
 }
 
 /// Runs `f` and returns its result with the number of allocations it made on this thread.
@@ -92,7 +100,7 @@ mod tests {
         // Called directly (not installed): allocation, zeroing, growth and release all work.
         let counting = CountingAlloc;
         let layout = Layout::from_size_align(64, 16).unwrap();
-        let before = thread_allocations();
+        let (before, bytes_before) = (thread_allocations(), thread_bytes());
         // SAFETY: non-zero-sized layout; every pointer is freed with the layout it has.
         unsafe {
             let p = counting.alloc_zeroed(layout);
@@ -108,6 +116,8 @@ mod tests {
             counting.dealloc(r, layout);
         }
         assert_eq!(thread_allocations() - before, 3);
+        // 64 + 4096 + 64 bytes asked for.
+        assert_eq!(thread_bytes() - bytes_before, 4224);
         // Another thread has its own count.
         let here = thread_allocations();
         std::thread::spawn(move || {

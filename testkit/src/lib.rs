@@ -26,7 +26,9 @@ pub mod models;
 mod rng;
 
 pub use crate::{
-    alloc::{CountingAlloc, allocations_during, counting_is_installed, thread_allocations},
+    alloc::{
+        CountingAlloc, allocations_during, counting_is_installed, thread_allocations, thread_bytes,
+    },
     rng::Rng,
 };
 pub use tempfile::TempDir;
